@@ -1,0 +1,3 @@
+//! Check logic: snapshots gathered from a cluster (or read from a file) in, findings out. Pure.
+
+pub mod tls;

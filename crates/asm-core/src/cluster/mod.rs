@@ -1,0 +1,15 @@
+//! Everything that talks to a Kubernetes API server: choosing contexts like kubectl does, reading objects,
+//! exec into pod containers, logs and port-forwards. Failures become [`ClusterError`]s that say what is wrong
+//! and what to do, never panics.
+
+mod connect;
+mod error;
+mod exec;
+mod objects;
+mod pods;
+
+pub use connect::{Cluster, Selection, connect_all};
+pub use error::ClusterError;
+pub use exec::{ExecRequest, exec};
+pub use objects::{IstioKind, list_dynamic};
+pub use pods::{PodRef, ResolvedPod, find_pod, parse_pod_ref};
