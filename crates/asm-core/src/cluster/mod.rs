@@ -7,6 +7,7 @@ mod error;
 mod exec;
 mod objects;
 mod pods;
+pub mod portforward;
 
 pub use connect::{Cluster, Selection, connect_all};
 pub use error::ClusterError;
