@@ -85,7 +85,7 @@ pub struct GlobalArgs {
     pub output: OutputArgs,
 }
 
-/// kubectl-style durations: `30s`, `2m`, `1h`, `500ms`, a bare number of seconds, or `0`.
+/// kubectl-style durations: `30s`, `2m`, `1h`, `500ms`, `7d`, a bare number of seconds, or `0`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s
@@ -100,9 +100,10 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "ms" => n / 1000.0,
         "m" => n * 60.0,
         "h" => n * 3600.0,
+        "d" => n * 86_400.0,
         _ => {
             return Err(format!(
-                "{s:?} has unknown unit {unit:?} (use ms, s, m or h)"
+                "{s:?} has unknown unit {unit:?} (use ms, s, m, h or d)"
             ));
         }
     };
@@ -123,7 +124,8 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
         assert!(parse_duration("soon").is_err());
-        assert!(parse_duration("5d").is_err());
+        assert_eq!(parse_duration("2d").unwrap(), Duration::from_secs(172_800));
+        assert!(parse_duration("5w").is_err());
         assert!(parse_duration("1e400").is_err());
     }
 }

@@ -117,3 +117,10 @@ pub async fn connect_all(sel: &Selection) -> Result<Vec<Cluster>, ClusterError> 
     }
     Ok(clusters)
 }
+
+/// The context names a selection means, read from the kubeconfig without contacting any cluster (for
+/// `--print-commands`).
+pub fn selected_contexts(sel: &Selection) -> Result<Vec<String>, ClusterError> {
+    let kc = read_kubeconfig(sel)?;
+    context_names(sel, &kc)
+}

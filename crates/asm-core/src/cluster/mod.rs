@@ -5,11 +5,13 @@
 mod connect;
 mod error;
 mod exec;
+pub mod mesh;
 mod objects;
 mod pods;
 pub mod portforward;
+pub mod services;
 
-pub use connect::{Cluster, Selection, connect_all};
+pub use connect::{Cluster, Selection, connect_all, selected_contexts};
 pub use error::ClusterError;
 pub use exec::{ExecRequest, exec};
 pub use objects::{IstioKind, list_dynamic};

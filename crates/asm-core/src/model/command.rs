@@ -27,17 +27,20 @@ impl KubectlCommand {
         self
     }
 
-    /// `kubectl exec --context=CTX POD -n NS -c CONTAINER -- ARGV...`, the runbook's shape.
-    pub fn exec(self, pod: &str, namespace: &str, container: &str, argv: &[String]) -> Self {
-        let mut args = vec![
-            "exec".to_owned(),
-            pod.to_owned(),
-            "-n".into(),
-            namespace.into(),
-            "-c".into(),
-            container.into(),
-            "--".into(),
-        ];
+    /// `kubectl exec --context=CTX POD -n NS -c CONTAINER -- ARGV...`, the runbook's shape. Without a
+    /// namespace the command relies on the context's own, as kubectl does.
+    pub fn exec(
+        self,
+        pod: &str,
+        namespace: Option<&str>,
+        container: &str,
+        argv: &[String],
+    ) -> Self {
+        let mut args = vec!["exec".to_owned(), pod.to_owned()];
+        if let Some(ns) = namespace {
+            args.extend(["-n".to_owned(), ns.to_owned()]);
+        }
+        args.extend(["-c".to_owned(), container.to_owned(), "--".to_owned()]);
         args.extend(argv.iter().cloned());
         self.args(args)
     }
@@ -94,8 +97,12 @@ mod tests {
         ]
         .map(String::from)
         .into();
-        let cmd =
-            KubectlCommand::new(None, Some("mesh-east")).exec("sleep-1", "legacy", "sleep", &argv);
+        let cmd = KubectlCommand::new(None, Some("mesh-east")).exec(
+            "sleep-1",
+            Some("legacy"),
+            "sleep",
+            &argv,
+        );
         assert_eq!(
             cmd.render(),
             "kubectl exec --context=mesh-east sleep-1 -n legacy -c sleep -- curl -sS -w '%{http_code}' http://httpbin.sample:8000/"

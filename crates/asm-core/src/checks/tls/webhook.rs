@@ -22,6 +22,8 @@ pub struct InjectorWebhook {
     pub endpoint: String,
     /// The istio.io/rev label, when the configuration belongs to a revision.
     pub revision: Option<String>,
+    /// `clientConfig.service` as (namespace, name, port), to find the istiod that serves it.
+    pub service: Option<(String, String, u16)>,
 }
 
 /// What istiod's serving certificate must chain to.
