@@ -1,3 +1,4 @@
 //! Check logic: snapshots gathered from a cluster (or read from a file) in, findings out. Pure.
 
+pub mod authz;
 pub mod tls;
