@@ -1,4 +1,5 @@
 //! Check logic: snapshots gathered from a cluster (or read from a file) in, findings out. Pure.
 
 pub mod authz;
+pub mod logs;
 pub mod tls;

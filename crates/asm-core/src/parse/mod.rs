@@ -4,4 +4,5 @@
 pub mod access_log;
 pub mod cloud_logging;
 pub mod curl;
+pub mod istiod_log;
 pub mod x509;
