@@ -3,6 +3,7 @@
 //! and what to do, never panics.
 
 mod connect;
+pub mod debug;
 mod error;
 mod exec;
 pub mod mesh;
@@ -10,6 +11,7 @@ mod objects;
 mod pods;
 pub mod portforward;
 pub mod services;
+pub mod trust;
 
 pub use connect::{Cluster, Selection, connect_all, selected_contexts};
 pub use error::ClusterError;

@@ -5,4 +5,6 @@ pub mod access_log;
 pub mod cloud_logging;
 pub mod curl;
 pub mod istiod_log;
+pub mod sclient;
 pub mod x509;
+pub mod xfcc;
