@@ -2,10 +2,12 @@
 //! exec into pod containers, logs and port-forwards. Failures become [`ClusterError`]s that say what is wrong
 //! and what to do, never panics.
 
+pub mod authz;
 mod connect;
 pub mod debug;
 mod error;
 mod exec;
+pub mod logs;
 pub mod mesh;
 mod objects;
 mod pods;

@@ -313,6 +313,16 @@ pub fn resolve(policy: &PolicyRule, policies: &[Value]) -> Resolution {
     }
 }
 
+/// A rule on one line for the table: flow-style, long rules cut.
+fn compact(rule: &Value) -> String {
+    let s = rule.to_string();
+    if s.chars().count() > 160 {
+        format!("{}…", s.chars().take(160).collect::<String>())
+    } else {
+        s
+    }
+}
+
 /// A rule as compact YAML, one line per YAML line, for evidence.
 pub fn rule_yaml(rule: &Value) -> Vec<String> {
     serde_yaml_ng::to_string(rule)
@@ -481,6 +491,12 @@ fn group_finding(cause: &Cause, g: &Group, cx: &ExplainContext) -> Finding {
                     f.evidence(format!("rule not looked up: {reason}"))
                 }
             };
+            f.summary.push_str(&match &r {
+                Resolution::Found { rule, .. } => format!(": {}", compact(rule)),
+                Resolution::RuleMissing { .. } => ": that rule no longer exists".to_owned(),
+                Resolution::PolicyMissing => ": that policy no longer exists".to_owned(),
+                Resolution::NotChecked { .. } => String::new(),
+            });
             resolution = Some(r);
             f.remediation(format!(
                 "if these requests should pass, change rule[{}] of the policy: kubectl edit authorizationpolicy {} -n {}",
@@ -557,7 +573,22 @@ fn group_finding(cause: &Cause, g: &Group, cx: &ExplainContext) -> Finding {
         )
         .remediation("these are the application's own decisions: read its logs, not the AuthorizationPolicies"),
     };
-    let mut lines = vec![format!("{} requests, {seen}", g.count)];
+    // The first line is what the table shows: who, what and where in one line.
+    let mut headline = format!("{} requests, {seen}", g.count);
+    for (what, t) in [("from", &g.sources), ("", &g.methods), ("paths", &g.paths)] {
+        if !t.counts.is_empty() {
+            headline.push_str(&format!(
+                "; {}{}",
+                if what.is_empty() {
+                    String::new()
+                } else {
+                    format!("{what} ")
+                },
+                t.summary()
+            ));
+        }
+    }
+    let mut lines = vec![headline];
     for (what, t) in [
         ("sources", &g.sources),
         ("methods", &g.methods),
@@ -777,10 +808,14 @@ mod tests {
         assert_eq!(
             r0.evidence[0],
             format!(
-                "3 requests, first {}, last {}",
+                "3 requests, first {}, last {}; from 127.0.60.22 (2), 127.0.60.21 (1); DELETE (3); paths /delete (2), /anything/orders/7 (1)",
                 r0.data["first_seen"].as_str().unwrap(),
                 r0.data["last_seen"].as_str().unwrap()
             )
+        );
+        assert_eq!(
+            r0.summary,
+            r#"3 requests denied by authz-ns/deny-method-delete rule[0]: {"to":[{"operation":{"methods":["DELETE"]}}]}"#
         );
         assert!(
             r0.evidence.iter().any(|e| e.contains("- DELETE")),
