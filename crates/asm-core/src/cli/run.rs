@@ -161,13 +161,28 @@ where
     F: Fn(Cluster) -> Fut,
     Fut: Future<Output = Result<Vec<Finding>, ClusterError>>,
 {
+    for_each_cluster_on(clusters, id, "", check).await
+}
+
+/// [`for_each_cluster`], naming `target` in the error finding of a cluster that fails, so the table says what
+/// could not be checked.
+pub async fn for_each_cluster_on<F, Fut>(
+    clusters: &[Cluster],
+    id: CheckId,
+    target: &str,
+    check: F,
+) -> Vec<Finding>
+where
+    F: Fn(Cluster) -> Fut,
+    Fut: Future<Output = Result<Vec<Finding>, ClusterError>>,
+{
     let runs = clusters.iter().map(|c| {
         let fut = check(c.clone());
         let context = c.context.clone();
         async move {
             match fut.await {
                 Ok(findings) => findings,
-                Err(e) => vec![error_finding(id, &context, "", &e)],
+                Err(e) => vec![error_finding(id, &context, target, &e)],
             }
         }
     });

@@ -9,7 +9,7 @@ use asm_core::checks::tls::mtls_mode::{
 };
 use asm_core::checks::tls::plaintext::{self, PlaintextVerdict};
 use asm_core::cli::{
-    CliError, GlobalArgs, Outcome, PlannedCommand, for_each_cluster, parse_duration,
+    CliError, GlobalArgs, Outcome, PlannedCommand, for_each_cluster_on, parse_duration,
 };
 use asm_core::cluster::services::{Backends, has_sidecar, service_backends};
 use asm_core::cluster::{
@@ -108,7 +108,8 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
         return Ok(Outcome::Commands(planned));
     }
     let clusters = connect_all(&sel).await?;
-    let findings = for_each_cluster(&clusters, CheckId::TlsPlaintext, |c| {
+    let label = format!("{} -> {}", a.from, a.to);
+    let findings = for_each_cluster_on(&clusters, CheckId::TlsPlaintext, &label, |c| {
         probe(c, g, a, &src, &dst)
     })
     .await;
