@@ -173,6 +173,9 @@ async fn probe(
         .command(command);
     f = f.evidence(
         match (code, asm_core::parse::curl::curl_error(&out.stderr)) {
+            (Some(code), _) if code != 403 => {
+                format!("HTTP {code}, {} bytes of body", body.len())
+            }
             (Some(code), _) => format!(
                 "HTTP {code}, body: {}",
                 first_body_line.chars().take(120).collect::<String>()
