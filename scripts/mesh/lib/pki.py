@@ -125,7 +125,7 @@ def kube_pki(d, cluster):
     save(srv, d, "apiserver")
     for name, cn, org in [("admin", "mesh-admin", "system:masters"),
                           ("viewer", "mesh-viewer", "mesh:viewers"),
-                          ("kcm", "system:kube-controller-manager", None),
+                          ("kcm", "system:kube-controller-manager", "system:masters"),
                           ("kwok", "kwok-controller", "system:masters"),
                           ("kubelet-client", "kube-apiserver-kubelet-client", "system:masters")]:
         attrs = {"CN": cn}
