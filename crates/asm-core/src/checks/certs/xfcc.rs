@@ -29,6 +29,7 @@ fn hop_line(i: usize, e: &XfccElement) -> String {
         e.by.as_deref().unwrap_or("(no By)"),
         e.subject
             .as_deref()
+            .filter(|s| !s.is_empty())
             .map(|s| format!(" (subject {s})"))
             .unwrap_or_default()
     )
