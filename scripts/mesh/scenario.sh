@@ -103,9 +103,8 @@ case $name in
     "${MESHCTL[@]}" istiod-log "$c" rbac-forbidden ;;
   authz-traffic) authz_traffic ;;
   httpbin-expired-cert)
-    d="$ASM_MESH_DIR/$c/pods/sample/httpbin/certs"
-    cp "$FX/expired-leaf/cert-chain.pem" "$FX/expired-leaf/key.pem" "$d/"
-    touch "$d/.scenario" ;;
+    "${MESHCTL[@]}" expired-cert "$c" sample httpbin
+    touch "$ASM_MESH_DIR/$c/pods/sample/httpbin/certs/.scenario" ;;
   west-trust-domain)
     [[ "$c" == west ]] || die "west-trust-domain applies to mesh-west only"
     echo west.example >"$ASM_MESH_DIR/west/trust-domain"

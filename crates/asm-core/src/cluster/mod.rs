@@ -11,6 +11,7 @@ pub mod logs;
 pub mod mesh;
 mod objects;
 mod pods;
+pub mod rbac;
 pub mod portforward;
 pub mod services;
 pub mod trust;
