@@ -6,11 +6,11 @@
 use std::io::{IsTerminal, Read};
 use std::time::Duration;
 
-use asm_core::checks::logs::{
-    ContextScan, MeshFacts, SourceInfo, judge, judge_chain,
-};
+use asm_core::checks::logs::{ContextScan, MeshFacts, SourceInfo, judge, judge_chain};
 use asm_core::checks::tls::webhook::{IstiodCa, check as webhook_check};
-use asm_core::cli::{CliError, GlobalArgs, Outcome, PlannedCommand, for_each_cluster, parse_duration};
+use asm_core::cli::{
+    CliError, GlobalArgs, Outcome, PlannedCommand, for_each_cluster, parse_duration,
+};
 use asm_core::cluster::mesh::{injector_webhooks, published_root};
 use asm_core::cluster::rbac::{deployments, rbac_objects, subject_access_review};
 use asm_core::cluster::{Cluster, ClusterError, connect_all, selected_contexts};
@@ -53,7 +53,10 @@ pub struct Args {
 }
 
 fn kubectl(g: &GlobalArgs, ctx: &str) -> KubectlCommand {
-    KubectlCommand::new(g.cluster.kubeconfig.as_deref(), (!ctx.is_empty()).then_some(ctx))
+    KubectlCommand::new(
+        g.cluster.kubeconfig.as_deref(),
+        (!ctx.is_empty()).then_some(ctx),
+    )
 }
 
 pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
@@ -71,10 +74,27 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
                 context: ctx.clone(),
                 purpose: "find istiod pods and revisions".into(),
                 command: kubectl(g, &ctx)
-                    .args(["get", "pods", "-n", &a.istio_namespace, "-l", "app=istiod", "-L", "istio.io/rev"])
+                    .args([
+                        "get",
+                        "pods",
+                        "-n",
+                        &a.istio_namespace,
+                        "-l",
+                        "app=istiod",
+                        "-L",
+                        "istio.io/rev",
+                    ])
                     .render(),
             });
-            let mut logs = vec!["logs".to_owned(), "-n".into(), a.istio_namespace.clone(), "-l".into(), "app=istiod".into(), "-c".into(), a.container.clone()];
+            let mut logs = vec![
+                "logs".to_owned(),
+                "-n".into(),
+                a.istio_namespace.clone(),
+                "-l".into(),
+                "app=istiod".into(),
+                "-c".into(),
+                a.container.clone(),
+            ];
             if let Some(s) = a.since {
                 logs.push(format!("--since={}s", s.as_secs().max(1)));
             }
@@ -93,7 +113,8 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
         return Ok(Outcome::Commands(planned));
     }
     let clusters = connect_all(&sel).await?;
-    let findings = for_each_cluster(&clusters, CheckId::LogsSources, |c| scan_cluster(c, g, a)).await;
+    let findings =
+        for_each_cluster(&clusters, CheckId::LogsSources, |c| scan_cluster(c, g, a)).await;
     Ok(Outcome::Report(Report::new(findings)))
 }
 
@@ -114,10 +135,19 @@ async fn scan_files(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
             .iter()
             .enumerate()
             .map(|(i, path)| {
-                let info = SourceInfo { name: path.clone(), ..Default::default() };
+                let info = SourceInfo {
+                    name: path.clone(),
+                    ..Default::default()
+                };
                 match scan_file(&anchors, &mut buf, i, path, progress) {
                     Ok(s) => (info, s),
-                    Err(e) => (SourceInfo { error: Some(e), ..info }, SourceStats::default()),
+                    Err(e) => (
+                        SourceInfo {
+                            error: Some(e),
+                            ..info
+                        },
+                        SourceStats::default(),
+                    ),
                 }
             })
             .collect::<Vec<_>>()
@@ -129,7 +159,10 @@ async fn scan_files(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
             .iter()
             .map(|(i, _)| format!("{}: {}", i.name, i.error.as_deref().unwrap_or("")))
             .collect();
-        return Err(CliError::usage(format!("no log could be read: {}", why.join("; "))));
+        return Err(CliError::usage(format!(
+            "no log could be read: {}",
+            why.join("; ")
+        )));
     }
     let facts = MeshFacts {
         kubeconfig: g.cluster.kubeconfig.clone(),
@@ -138,7 +171,10 @@ async fn scan_files(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
         project_number: a.project_number.clone(),
         ..Default::default()
     };
-    let scan = ContextScan { context: String::new(), sources };
+    let scan = ContextScan {
+        context: String::new(),
+        sources,
+    };
     Ok(Outcome::Report(Report::new(judge(&scan, &facts))))
 }
 
@@ -238,7 +274,14 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
         } else {
             containers[0].clone()
         };
-        let mut args = vec!["logs".to_owned(), name.clone(), "-n".into(), ns.clone(), "-c".into(), container.clone()];
+        let mut args = vec![
+            "logs".to_owned(),
+            name.clone(),
+            "-n".into(),
+            ns.clone(),
+            "-c".into(),
+            container.clone(),
+        ];
         if let Some(s) = a.since {
             args.push(format!("--since={}s", s.as_secs().max(1)));
         }
@@ -262,10 +305,9 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
         };
         let mut scanner = Scanner::new(&anchors, i);
         let read = async {
-            let mut stream = pods_api
-                .log_stream(&name, &params)
-                .await
-                .map_err(|e| ClusterError::from_kube(&c.context, "get", "pods/log", Some(ns), e).to_string())?;
+            let mut stream = pods_api.log_stream(&name, &params).await.map_err(|e| {
+                ClusterError::from_kube(&c.context, "get", "pods/log", Some(ns), e).to_string()
+            })?;
             loop {
                 let n = stream.read(buf.spare()).await.map_err(|e| e.to_string())?;
                 if n == 0 {
@@ -280,27 +322,52 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
         let limit = c.timeout.max(Duration::from_secs(300));
         let result = match tokio::time::timeout(limit, read).await {
             Ok(r) => r,
-            Err(_) => Err(format!("reading the log did not finish within {limit:?}; use --since or --tail")),
+            Err(_) => Err(format!(
+                "reading the log did not finish within {limit:?}; use --since or --tail"
+            )),
         };
         let stats = scanner.finish();
         match result {
             Ok(()) => sources.push((info, stats)),
-            Err(e) => sources.push((SourceInfo { error: Some(e), ..info }, stats)),
+            Err(e) => sources.push((
+                SourceInfo {
+                    error: Some(e),
+                    ..info
+                },
+                stats,
+            )),
         }
     }
     let mut facts = MeshFacts {
         kubeconfig: g.cluster.kubeconfig.clone(),
         istio_namespace: ns.clone(),
-        project_id: a.project.clone().or_else(|| project_from_context(&c.context)),
+        project_id: a
+            .project
+            .clone()
+            .or_else(|| project_from_context(&c.context)),
         project_number: a.project_number.clone(),
         ..Default::default()
     };
     let deps = deployments(&c, ns, "app=istiod").await.unwrap_or_default();
-    facts.deployments = deps.iter().filter_map(|d| d.metadata.name.clone()).collect();
+    facts.deployments = deps
+        .iter()
+        .filter_map(|d| d.metadata.name.clone())
+        .collect();
     facts.jwt_policy = deps.iter().find_map(|d| {
-        d.spec.as_ref()?.template.spec.as_ref()?.containers.iter().find_map(|ct| {
-            ct.env.as_ref()?.iter().find(|e| e.name == "JWT_POLICY").and_then(|e| e.value.clone())
-        })
+        d.spec
+            .as_ref()?
+            .template
+            .spec
+            .as_ref()?
+            .containers
+            .iter()
+            .find_map(|ct| {
+                ct.env
+                    .as_ref()?
+                    .iter()
+                    .find(|e| e.name == "JWT_POLICY")
+                    .and_then(|e| e.value.clone())
+            })
     });
     let found = |k: SignatureKind| sources.iter().any(|(_, s)| s.get(k).count > 0);
     if !a.no_follow_up {
@@ -311,7 +378,12 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
             let mut seen = Vec::new();
             for (_, s) in &sources {
                 for (fm, _) in &s.get(SignatureKind::RbacForbidden).forbidden {
-                    let key = (fm.verb.clone(), fm.resource.clone(), fm.api_group.clone(), fm.namespace.clone());
+                    let key = (
+                        fm.verb.clone(),
+                        fm.resource.clone(),
+                        fm.api_group.clone(),
+                        fm.namespace.clone(),
+                    );
                     if seen.contains(&key) || seen.len() >= 5 || fm.path.is_some() {
                         continue;
                     }
@@ -327,15 +399,37 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
                                 continue;
                             }
                         };
-                        let user = format!("system:serviceaccount:{}:{}", objs.service_account.0, objs.service_account.1);
-                        let sar = subject_access_review(&c, &user, &fm.verb, &fm.resource, &fm.api_group, fm.namespace.as_deref()).await;
-                        facts.rbac.push(judge_chain(&objs, &fm.verb, &fm.resource, &fm.api_group, fm.namespace.as_deref(), &fm.user, Some(sar)));
+                        let user = format!(
+                            "system:serviceaccount:{}:{}",
+                            objs.service_account.0, objs.service_account.1
+                        );
+                        let sar = subject_access_review(
+                            &c,
+                            &user,
+                            &fm.verb,
+                            &fm.resource,
+                            &fm.api_group,
+                            fm.namespace.as_deref(),
+                        )
+                        .await;
+                        facts.rbac.push(judge_chain(
+                            &objs,
+                            &fm.verb,
+                            &fm.resource,
+                            &fm.api_group,
+                            fm.namespace.as_deref(),
+                            &fm.user,
+                            Some(sar),
+                        ));
                     }
                 }
             }
         }
     }
-    let scan = ContextScan { context: c.context.clone(), sources };
+    let scan = ContextScan {
+        context: c.context.clone(),
+        sources,
+    };
     let mut findings = judge(&scan, &facts);
     if let Some(f) = findings.first_mut() {
         f.commands = commands;
@@ -349,11 +443,19 @@ async fn webhook_findings(c: &Cluster) -> Vec<Finding> {
     let webhooks = match injector_webhooks(c, None).await {
         Ok(w) => w,
         Err(e) => {
-            return vec![Finding::new(CheckId::TlsWebhookCaBundle, &c.context, "mutatingwebhookconfigurations")
-                .status(Status::Error, e.to_string())];
+            return vec![
+                Finding::new(
+                    CheckId::TlsWebhookCaBundle,
+                    &c.context,
+                    "mutatingwebhookconfigurations",
+                )
+                .status(Status::Error, e.to_string()),
+            ];
         }
     };
-    let ca = published_root(c, "istio-system").await.unwrap_or_else(|_| IstiodCa::default());
+    let ca = published_root(c, "istio-system")
+        .await
+        .unwrap_or_else(|_| IstiodCa::default());
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -376,18 +478,33 @@ async fn no_istiod(c: &Cluster, g: &GlobalArgs, a: &Args) -> Finding {
         .map(|l| {
             l.items.iter().any(|m| {
                 m.webhooks.iter().flatten().any(|w| {
-                    w.client_config.url.as_deref().is_some_and(|u| u.contains("googleapis.com"))
+                    w.client_config
+                        .url
+                        .as_deref()
+                        .is_some_and(|u| u.contains("googleapis.com"))
                 })
             })
         })
         .unwrap_or(false);
-    let project = a.project.clone().or_else(|| project_from_context(&c.context)).unwrap_or_else(|| "PROJECT_ID".into());
+    let project = a
+        .project
+        .clone()
+        .or_else(|| project_from_context(&c.context))
+        .unwrap_or_else(|| "PROJECT_ID".into());
     let since = a.since.map(|s| s.as_secs()).unwrap_or(86_400);
     let read = format!(
         "gcloud logging read 'resource.type=\"istio_control_plane\" AND (textPayload=~\"TLS handshake error.*bad certificate|cannot list resource|Authentication failed\" OR jsonPayload.message=~\"TLS handshake error.*bad certificate|cannot list resource|Authentication failed\")' --project={project} --freshness={since}s --format='value(textPayload)'"
     );
-    let f = Finding::new(CheckId::LogsSources, &c.context, format!("{ns} (no istiod pods)"))
-        .command(kubectl(g, &c.context).args(["get", "pods", "-n", ns, "-l", "app=istiod"]).render());
+    let f = Finding::new(
+        CheckId::LogsSources,
+        &c.context,
+        format!("{ns} (no istiod pods)"),
+    )
+    .command(
+        kubectl(g, &c.context)
+            .args(["get", "pods", "-n", ns, "-l", "app=istiod"])
+            .render(),
+    );
     if managed_cm || google_webhook {
         f.status(Status::Skip, "managed control plane: istiod runs in Google's project, its logs are in Cloud Logging, not in this cluster")
             .evidence(format!(
