@@ -48,9 +48,15 @@ impl KubectlCommand {
     pub fn render(&self) -> String {
         let mut words = vec!["kubectl".to_owned()];
         let mut rest = self.verb_and_args.iter();
-        // The verb first, then the selection flags, as the runbook writes `kubectl exec --context=${CTX} ...`.
+        // The verb first, then the selection flags, as the runbook writes `kubectl exec --context=${CTX} ...`;
+        // two-word verbs (`rollout restart`, `auth can-i`) stay together.
         if let Some(verb) = rest.next() {
             words.push(shell_quote(verb));
+            if TWO_WORD_VERBS.contains(&verb.as_str())
+                && let Some(sub) = rest.next()
+            {
+                words.push(shell_quote(sub));
+            }
         }
         if let Some(kc) = &self.kubeconfig {
             words.push(format!("--kubeconfig={}", shell_quote(kc)));
@@ -62,6 +68,9 @@ impl KubectlCommand {
         words.join(" ")
     }
 }
+
+/// kubectl commands whose verb is two words.
+const TWO_WORD_VERBS: &[&str] = &["rollout", "auth", "config", "certificate", "plugin", "set"];
 
 impl std::fmt::Display for KubectlCommand {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -106,6 +115,21 @@ mod tests {
         assert_eq!(
             cmd.render(),
             "kubectl exec --context=mesh-east sleep-1 -n legacy -c sleep -- curl -sS -w '%{http_code}' http://httpbin.sample:8000/"
+        );
+    }
+
+    #[test]
+    fn two_word_verbs_stay_together() {
+        let cmd = KubectlCommand::new(None, Some("c")).args([
+            "rollout",
+            "restart",
+            "deployment/istiod",
+            "-n",
+            "istio-system",
+        ]);
+        assert_eq!(
+            cmd.render(),
+            "kubectl rollout restart --context=c deployment/istiod -n istio-system"
         );
     }
 

@@ -98,9 +98,16 @@ pub fn summarize(cert: &X509) -> CertSummary {
         }
     }
     let key = match cert.public_key() {
-        Ok(k) => format!("{:?} {} bits", k.id(), k.bits())
-            .replace("Id(", "")
-            .replace(')', ""),
+        Ok(k) => {
+            let kind = match k.id() {
+                openssl::pkey::Id::RSA => "RSA",
+                openssl::pkey::Id::EC => "EC",
+                openssl::pkey::Id::ED25519 => "Ed25519",
+                openssl::pkey::Id::DSA => "DSA",
+                _ => "other",
+            };
+            format!("{kind} {} bits", k.bits())
+        }
         Err(_) => "unknown".into(),
     };
     CertSummary {

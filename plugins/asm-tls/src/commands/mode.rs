@@ -210,20 +210,7 @@ async fn modes(
         let mut f = f
             .status(status, summary)
             .data(json!({"sidecar": true, "workload": workload, "ports": per_port}));
-        f = f.evidence(format!(
-            "decided by: {}",
-            workload
-                .decided_by
-                .iter()
-                .map(|d| format!(
-                    "{} {} {}",
-                    format!("{:?}", d.level).to_lowercase(),
-                    d.resource,
-                    d.mode.as_str()
-                ))
-                .collect::<Vec<_>>()
-                .join(" → ")
-        ));
+        f = f.evidence(format!("decided by: {}", workload.explain()));
         if !workload.ignored.is_empty() {
             f = f.evidence(format!(
                 "ignored (an older policy at the same level wins): {}",

@@ -193,11 +193,7 @@ async fn probe(
         Ok(Some((m, pod_name, target_port))) => f.evidence(format!(
             "PeerAuthentication for {dst_ns}/{pod_name} port {target_port}: {} ({})",
             m.mode.as_str(),
-            m.decided_by
-                .iter()
-                .map(|d| format!("{:?} {} {}", d.level, d.resource, d.mode.as_str()).to_lowercase())
-                .collect::<Vec<_>>()
-                .join(" → ")
+            m.explain()
         )),
         Ok(None) => f.evidence(format!(
             "no pods behind service {dst_ns}/{}: mode not computed",

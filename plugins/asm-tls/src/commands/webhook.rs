@@ -121,6 +121,9 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
     Ok(Outcome::Report(Report::new(findings)))
 }
 
+/// A webhook's Service as (namespace, name, port): the key for istiod's live serving chain.
+type ServiceKey = (String, String, u16);
+
 async fn check_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Finding>, ClusterError> {
     let webhooks = injector_webhooks(&c, a.revision.as_deref()).await?;
     if webhooks.is_empty() {
@@ -141,7 +144,7 @@ async fn check_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findi
     };
     let mut findings = Vec::new();
     let mut index_in_config = std::collections::HashMap::<String, usize>::new();
-    let mut serving_cache: Vec<((String, String, u16), Result<IstiodCa, String>)> = Vec::new();
+    let mut serving_cache: Vec<(ServiceKey, Result<IstiodCa, String>)> = Vec::new();
     for w in &webhooks {
         let mut ca = base.clone();
         let mut notes = Vec::new();

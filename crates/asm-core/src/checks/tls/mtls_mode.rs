@@ -141,6 +141,31 @@ pub struct EffectiveMode {
     pub ignored: Vec<String>,
 }
 
+impl EffectiveMode {
+    /// The chain of policies in precedence order, for one evidence line:
+    /// `mesh istio-system/default PERMISSIVE → namespace sample/default STRICT`.
+    pub fn explain(&self) -> String {
+        let steps: Vec<String> = self
+            .decided_by
+            .iter()
+            .filter(|d| d.level != Level::Default)
+            .map(|d| {
+                format!(
+                    "{} {} {}",
+                    format!("{:?}", d.level).to_lowercase(),
+                    d.resource,
+                    d.mode.as_str()
+                )
+            })
+            .collect();
+        if steps.is_empty() {
+            "no PeerAuthentication applies: PERMISSIVE by default".into()
+        } else {
+            steps.join(" → ")
+        }
+    }
+}
+
 /// Compute the effective mode for a workload (`namespace`, `labels`) and optionally one target port.
 pub fn effective_mode(
     root_namespace: &str,
