@@ -89,6 +89,7 @@ authz_traffic() {
       "http://httpbin.authz-ns:8000$path" || true)
     log "authz-traffic: $m $path -> $code"
   done
+  sleep 2 # Envoy flushes access log files about once a second
 }
 
 case $name in

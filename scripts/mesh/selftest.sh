@@ -15,8 +15,8 @@ for ctx in mesh-east mesh-west; do
   k() { kubectl --context "$ctx" "$@"; }
   pod() { k get pod -n "$1" -l "app=$2" -o jsonpath='{.items[0].metadata.name}'; }
   S=$(pod sample sleep); L=$(pod legacy sleep); N=$(pod legacy notools); I=$(pod istio-system istiod)
-  check "$ctx pods running" '^9$|^7$' bash -c "kubectl --context $ctx get pods -A --field-selector=status.phase=Running -o name | wc -l"
-  check "$ctx xfcc via sidecar mTLS" 'X-Forwarded-Client-Cert.*URI=spiffe://[^/]+/ns/sample/sa/sleep' \
+  check "$ctx pods running" '^7 rc' bash -c "kubectl --context $ctx get pods -A --field-selector=status.phase=Running -o name | wc -l"
+  check "$ctx xfcc via sidecar mTLS" 'By=spiffe://[^/]+/ns/sample/sa/httpbin;Hash=[0-9a-f]+;Subject=.*;URI=spiffe://[^/]+/ns/sample/sa/sleep' \
     k exec -n sample deploy/sleep -c sleep -- curl -sS http://httpbin.sample:8000/headers
   check "$ctx STRICT rejects plain text" 'command terminated with exit code (56|52)' \
     k exec -n legacy "$L" -c sleep -- curl -sS -m 5 http://httpbin.sample:8000/
