@@ -133,6 +133,7 @@ pub struct Decision {
 
 /// The effective mode and how it came about.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EffectiveMode {
     pub mode: MtlsMode,
     pub port: Option<u32>,
