@@ -64,8 +64,13 @@ async fn open_raw(
     Ok((stream, forwarder))
 }
 
-/// `GET path` over a port-forward with HTTP/1.0 (the connection closes at the end of the body, so no chunked
-/// decoding is needed). Returns the status code and body.
+/// `GET path` over a port-forward. Returns the status code and body.
+///
+/// The end of the answer is found from its own framing (Content-Length or chunked), never from the stream
+/// closing: a port-forward stream may stay open after the server closed its connection. kwok's tunnel, for
+/// one, ends only when both directions have ended, and a port-forward stream has no half-close, so waiting
+/// for EOF hangs until the timeout. HTTP/1.1 because Envoy (admin included) answers HTTP/1.0 with
+/// `426 Upgrade Required` unless `accept_http_10` is set.
 pub async fn http_get(
     cluster: &Cluster,
     namespace: &str,
@@ -75,28 +80,41 @@ pub async fn http_get(
     timeout: Duration,
 ) -> Result<(u16, Vec<u8>), ClusterError> {
     let what = format!("GET http://{pod}.{namespace}:{port}{path} through port-forward");
+    let err = |message: String| ClusterError::Api {
+        context: cluster.context.clone(),
+        what: what.clone(),
+        message,
+    };
     let run = async {
         let mut fwd = open(cluster, namespace, pod, port).await?;
         let req = format!(
-            "GET {path} HTTP/1.0\r\nHost: localhost\r\nUser-Agent: kubectl-asm\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: localhost:{port}\r\nUser-Agent: kubectl-asm\r\nAccept: */*\r\nConnection: close\r\n\r\n"
         );
-        let io = |e: std::io::Error| ClusterError::Api {
-            context: cluster.context.clone(),
-            what: what.clone(),
-            message: e.to_string(),
-        };
-        fwd.stream.write_all(req.as_bytes()).await.map_err(io)?;
-        let mut raw = Vec::new();
-        (&mut fwd.stream)
-            .take(MAX_RESPONSE)
-            .read_to_end(&mut raw)
+        fwd.stream
+            .write_all(req.as_bytes())
             .await
-            .map_err(io)?;
-        split_http_response(&raw).ok_or_else(|| ClusterError::Api {
-            context: cluster.context.clone(),
-            what: what.clone(),
-            message: format!("not an HTTP response ({} bytes)", raw.len()),
-        })
+            .map_err(|e| err(e.to_string()))?;
+        let mut raw = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = fwd
+                .stream
+                .read(&mut buf)
+                .await
+                .map_err(|e| err(e.to_string()))?;
+            raw.extend_from_slice(&buf[..n]);
+            match response_progress(&raw, n == 0) {
+                Progress::Done(status, body) => return Ok((status, body)),
+                Progress::Bad(message) => return Err(err(message)),
+                Progress::NeedMore if raw.len() as u64 > MAX_RESPONSE => {
+                    return Err(err(format!(
+                        "the answer is larger than {} MiB",
+                        MAX_RESPONSE / 1024 / 1024
+                    )));
+                }
+                Progress::NeedMore => {}
+            }
+        }
     };
     tokio::time::timeout(timeout, run)
         .await
@@ -107,11 +125,119 @@ pub async fn http_get(
         })?
 }
 
-fn split_http_response(raw: &[u8]) -> Option<(u16, Vec<u8>)> {
-    let head_end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&raw[..head_end]).ok()?;
-    let status = head.split_whitespace().nth(1)?.parse().ok()?;
-    Some((status, raw[head_end + 4..].to_vec()))
+#[derive(Debug, PartialEq, Eq)]
+enum Progress {
+    NeedMore,
+    Done(u16, Vec<u8>),
+    Bad(String),
+}
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    hay.get(from..)?
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .map(|p| p + from)
+}
+
+/// Is `raw` a whole HTTP/1.x response yet (`eof`: the stream ended)? Interim 1xx answers are skipped.
+/// Re-run on every read: for the sizes read here (admin dumps of a few MiB, read in 64 KiB steps) the
+/// rescans cost far less than the round trips.
+fn response_progress(raw: &[u8], eof: bool) -> Progress {
+    let more = |why: &str| {
+        if eof {
+            Progress::Bad(format!(
+                "{why} ({} bytes before the stream ended)",
+                raw.len()
+            ))
+        } else {
+            Progress::NeedMore
+        }
+    };
+    let mut start = 0;
+    let (status, head, body_start) = loop {
+        let Some(head_end) = find(raw, b"\r\n\r\n", start) else {
+            return more("not an HTTP response: no end of headers");
+        };
+        let Ok(head) = std::str::from_utf8(&raw[start..head_end]) else {
+            return Progress::Bad("the response headers are not text".into());
+        };
+        let status: u16 = match head.split_whitespace().nth(1).map(str::parse) {
+            Some(Ok(s)) if head.starts_with("HTTP/") => s,
+            _ => {
+                return Progress::Bad(format!(
+                    "not an HTTP response: {:?}",
+                    head.lines().next().unwrap_or_default()
+                ));
+            }
+        };
+        if (100..200).contains(&status) {
+            start = head_end + 4;
+            continue;
+        }
+        break (status, head, head_end + 4);
+    };
+    let header = |name: &str| {
+        head.lines().skip(1).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| v.trim().to_owned())
+        })
+    };
+    let body = &raw[body_start..];
+    if status == 204 || status == 304 {
+        return Progress::Done(status, Vec::new());
+    }
+    if header("transfer-encoding").is_some_and(|t| t.to_ascii_lowercase().contains("chunked")) {
+        return match dechunk(body) {
+            Ok(Some(b)) => Progress::Done(status, b),
+            Ok(None) => more("the chunked body is incomplete"),
+            Err(e) => Progress::Bad(e),
+        };
+    }
+    if let Some(len) = header("content-length") {
+        let Ok(len) = len.parse::<usize>() else {
+            return Progress::Bad(format!("Content-Length {len:?} is not a number"));
+        };
+        return if body.len() >= len {
+            Progress::Done(status, body[..len].to_vec())
+        } else {
+            more(&format!(
+                "the body is shorter than its Content-Length {len}"
+            ))
+        };
+    }
+    // Neither: the body runs to the end of the connection.
+    if eof {
+        Progress::Done(status, body.to_vec())
+    } else {
+        Progress::NeedMore
+    }
+}
+
+/// The body of a chunked transfer: `Ok(None)` until the last (zero) chunk has arrived.
+fn dechunk(mut rest: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    let mut out = Vec::new();
+    loop {
+        let Some(line_end) = find(rest, b"\r\n", 0) else {
+            return Ok(None);
+        };
+        let line =
+            std::str::from_utf8(&rest[..line_end]).map_err(|_| "a chunk size is not text")?;
+        let hex = line.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(hex, 16)
+            .map_err(|_| format!("chunk size {hex:?} is not hexadecimal"))?;
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            // Trailers, if any, end with an empty line; the body is complete either way.
+            return Ok(Some(out));
+        }
+        if rest.len() < size + 2 {
+            return Ok(None);
+        }
+        out.extend_from_slice(&rest[..size]);
+        rest = &rest[size + 2..];
+    }
 }
 
 /// The certificate chain a TLS server in a pod presents (leaf first), read with a handshake over a
@@ -170,11 +296,61 @@ mod tests {
     use super::*;
 
     #[test]
-    fn splits_status_and_body() {
-        let (s, b) =
-            split_http_response(b"HTTP/1.1 200 OK\r\nContent-Type: x\r\n\r\n{\"a\":1}").unwrap();
-        assert_eq!(s, 200);
-        assert_eq!(b, b"{\"a\":1}");
-        assert!(split_http_response(b"garbage").is_none());
+    fn content_length_ends_the_body_without_eof() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Type: x\r\ncontent-length: 7\r\n\r\n{\"a\":1}";
+        assert_eq!(
+            response_progress(raw, false),
+            Progress::Done(200, b"{\"a\":1}".to_vec())
+        );
+        assert_eq!(
+            response_progress(&raw[..raw.len() - 1], false),
+            Progress::NeedMore
+        );
+        assert!(matches!(
+            response_progress(&raw[..raw.len() - 1], true),
+            Progress::Bad(m) if m.contains("Content-Length 7")
+        ));
+    }
+
+    #[test]
+    fn chunked_bodies_end_at_the_zero_chunk() {
+        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\na;ext=1\r\n:1234567}\n\r\n0\r\n\r\n";
+        assert_eq!(
+            response_progress(raw, false),
+            Progress::Done(200, b"{\"a\":1234567}\n".to_vec())
+        );
+        // Cut before the last chunk: not done yet, however many bytes arrived.
+        let cut = raw.len() - 5;
+        assert_eq!(response_progress(&raw[..cut], false), Progress::NeedMore);
+        assert!(matches!(
+            response_progress(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", false),
+            Progress::Bad(m) if m.contains("hexadecimal")
+        ));
+    }
+
+    #[test]
+    fn interim_answers_are_skipped_and_garbage_is_named() {
+        let raw =
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+        assert_eq!(response_progress(raw, false), Progress::Done(404, vec![]));
+        assert_eq!(
+            response_progress(b"HTTP/1.1 200 OK\r\n", false),
+            Progress::NeedMore
+        );
+        assert!(matches!(
+            response_progress(b"garbage", true),
+            Progress::Bad(_)
+        ));
+        assert!(matches!(
+            response_progress(b"SSH-2.0-x\r\n\r\n", false),
+            Progress::Bad(m) if m.contains("SSH-2.0")
+        ));
+        // Close-delimited bodies need the stream's end.
+        let raw = b"HTTP/1.0 200 OK\r\n\r\nbody";
+        assert_eq!(response_progress(raw, false), Progress::NeedMore);
+        assert_eq!(
+            response_progress(raw, true),
+            Progress::Done(200, b"body".to_vec())
+        );
     }
 }
