@@ -45,10 +45,8 @@ pub fn check(
     warn_within: i64,
     context: &str,
 ) -> Finding {
-    let target = format!(
-        "mutatingwebhookconfiguration/{} webhook {}",
-        w.configuration, w.webhook
-    );
+    // CONFIGURATION/WEBHOOK: a configuration holds several webhooks, each with its own caBundle.
+    let target = format!("{}/{}", w.configuration, w.webhook);
     let f = Finding::new(CheckId::TlsWebhookCaBundle, context, target);
     let bytes = match &w.ca_bundle {
         Some(b) if !b.iter().all(u8::is_ascii_whitespace) => b,
