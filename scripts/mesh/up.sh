@@ -110,16 +110,29 @@ apply_baseline() {
   "${MESHCTL[@]}" start "$c-pilot" -- "$PY" "$MESH_SCRIPTS_DIR/lib/meshctl.py" sync "$c" --watch >/dev/null
 }
 
-for c in "${MESH_CLUSTERS[@]}"; do
+# The two clusters are independent: bring them up in parallel (each one's
+# progress goes to logs/up-<cluster>.log; a failure names that file).
+bring_up() {
+  local c=$1
   log "starting control plane mesh-$c"
   start_cluster "$c"
-done
-for c in "${MESH_CLUSTERS[@]}"; do
   log "applying baseline to mesh-$c"
   apply_baseline "$c"
+  bash "$MESH_SCRIPTS_DIR/scenario.sh" baseline --context "mesh-$c"
+}
+pids=()
+for c in "${MESH_CLUSTERS[@]}"; do
+  bring_up "$c" >"$LOG_DIR/up-$c.log" 2>&1 &
+  pids+=($!)
 done
-bash "$MESH_SCRIPTS_DIR/scenario.sh" baseline --context mesh-east >/dev/null
-bash "$MESH_SCRIPTS_DIR/scenario.sh" baseline --context mesh-west >/dev/null
+failed=()
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}" || failed+=("${MESH_CLUSTERS[$i]}")
+done
+for c in "${failed[@]}"; do
+  tail -n 15 "$LOG_DIR/up-$c.log" >&2
+  die "bringing up mesh-$c failed; full output in $LOG_DIR/up-$c.log, process logs in $LOG_DIR"
+done
 
 log "mesh is up (deps ${T_DEPS}s, total $((SECONDS - T0))s). KUBECONFIG=$KUBECONFIG_FILE contexts: mesh-east mesh-west mesh-east-viewer mesh-west-viewer"
 echo "up.sh took $((SECONDS - T0))s (deps ${T_DEPS}s)"
