@@ -351,7 +351,10 @@ def pod_template(cluster, w):
                                                                                "istio-podinfo", "istio-token",
                                                                                "istiod-ca-cert"],
             "imagePullSecrets": None, "revision": "default"}, separators=(",", ":")),
-            "prometheus.io/port": "15020", "prometheus.io/scrape": "true"})
+            "prometheus.io/port": "15020", "prometheus.io/scrape": "true",
+            # as the injector sets them: exec/logs default to the app container
+            "kubectl.kubernetes.io/default-container": w["containers"][0],
+            "kubectl.kubernetes.io/default-logs-container": w["containers"][0]})
         containers.append({"name": "istio-proxy", "image": "gcr.io/istio-release/proxyv2:1.20.3",
                            "args": ["proxy", "sidecar", "--domain", f"$(POD_NAMESPACE).svc.cluster.local",
                                     "--proxyLogLevel=warning", "--proxyComponentLogLevel=misc:error",
