@@ -165,6 +165,19 @@ pub fn kubectl(args: &[&str]) -> Run {
     }
 }
 
+/// Start `kubectl args` without waiting, for tests that interrupt it.
+pub fn kubectl_spawn(args: &[&str]) -> std::process::Child {
+    Command::new("kubectl")
+        .args(args)
+        .env("PATH", path())
+        .env("KUBECONFIG", kubeconfig())
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl starts")
+}
+
 /// Switch a mesh scenario on (scripts/mesh/scenario.sh); `baseline` restores the default.
 pub fn scenario(name: &str, context: &str) {
     let out = Command::new("bash")

@@ -1,4 +1,5 @@
 //! One integration test binary for every plugin's end-to-end tests; a module per plugin.
 //! Run with the mesh up: `scripts/test.sh` (or `cargo test -p asm-e2e -- --include-ignored`).
 
+mod authz;
 mod tls;

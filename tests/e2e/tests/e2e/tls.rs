@@ -1,7 +1,7 @@
 //! `kubectl asm-tls` end to end: the runbook's plain-text probe against STRICT and PERMISSIVE sidecars, every
 //! inconclusive ending, the injector caBundle faults, modes, several contexts, and kubectl's plugin mechanism.
 
-use asm_e2e::{exclusive, kubectl, scenario};
+use asm_e2e::{exclusive, kubectl, kubectl_spawn, scenario};
 
 #[test]
 #[ignore = "needs the local mesh: scripts/test.sh brings it up and runs these"]
@@ -364,5 +364,53 @@ fn modes_per_workload() {
     assert_eq!(
         r.statuses()[0],
         ("fail".to_owned(), "PERMISSIVE".to_owned())
+    );
+}
+
+#[test]
+#[ignore = "needs the local mesh: scripts/test.sh brings it up and runs these"]
+fn ctrl_c_stops_cleanly_with_130() {
+    let _g = exclusive();
+    // A probe that would hang for 30 s; kubectl execs the plugin in its place, so the signal reaches it.
+    let child = kubectl_spawn(&[
+        "asm-tls",
+        "verify",
+        "--context",
+        "mesh-east",
+        "--from",
+        "sleep.legacy",
+        "--to",
+        "blackhole.sample:8000",
+        "--probe-timeout",
+        "30s",
+    ]);
+    // Wait until kubectl has exec'd the plugin (same pid, new program), then give the probe a moment to start:
+    // on a loaded machine a fixed sleep could signal kubectl itself.
+    let cmdline = format!("/proc/{}/cmdline", child.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !std::fs::read(&cmdline)
+        .map(|c| String::from_utf8_lossy(&c).contains("kubectl-asm_tls"))
+        .unwrap_or(false)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "kubectl never started the plugin"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let started = std::time::Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("plugin exits");
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "took {:?} to stop",
+        started.elapsed()
     );
 }
