@@ -198,9 +198,29 @@ async fn probe(
     let header = match xfcc_from_headers_json(&out.stdout) {
         Ok(h) => h,
         Err(e) => {
-            let curl = asm_core::parse::curl::curl_error(&out.stderr)
+            let curl_err = asm_core::parse::curl::curl_error(&out.stderr);
+            let curl = curl_err
+                .as_ref()
                 .map(|e| format!("curl: ({}) {}", e.code, e.message))
                 .unwrap_or_else(|| out.stderr.trim().to_owned());
+            // A caller without a sidecar has no certificate to show, so the answer is known without the
+            // header: a destination that requires mTLS resets its plain-text request (curl 56 or 52).
+            let reset = curl_err
+                .as_ref()
+                .is_some_and(|e| e.code == 56 || e.code == 52);
+            if !has_sidecar(&pod) && reset {
+                return Ok(vec![
+                    Finding::new(CheckId::CertsXfcc, &c.context, target)
+                        .status(Status::Fail, format!("no mTLS from the caller: {}/{} has no istio-proxy sidecar, so its request went out in plain text and the destination reset it (it requires mTLS); no X-Forwarded-Client-Cert can exist", pod.namespace, pod.name))
+                        .evidence(format!("{curl}; {}", out.describe_exit()))
+                        .evidence(format!("containers of {}/{}: {}", pod.namespace, pod.name, pod.containers().join(", ")))
+                        .command(command)
+                        .remediation(format!("inject the sidecar into the caller: label namespace {} istio-injection=enabled (or istio.io/rev=REVISION), then restart the workload", pod.namespace))
+                        .remediation(format!("confirm the destination refuses plain text: kubectl asm-tls verify --from {}.{} --to {}", pod.name, pod.namespace, dst.authority(None)))
+                        .data(serde_json::json!({"present": false, "elements": [], "source_sidecar": false,
+                            "curl": curl_err.as_ref().map(|e| serde_json::json!({"code": e.code, "message": e.message}))})),
+                ]);
+            }
             let mut f = Finding::new(CheckId::CertsXfcc, &c.context, target)
                 .status(Status::Error, format!("no httpbin /headers answer to read: {e}"))
                 .evidence(format!("{curl}; {}", out.describe_exit()))
@@ -256,8 +276,20 @@ async fn probe(
     };
     let mut f = check_xfcc(&p, &c.context, &target)
         .evidence(format!("source: {} container {container}", pod.how));
+    if !has_sidecar(&pod) {
+        f = f.evidence(format!(
+            "{}/{} has no istio-proxy sidecar (containers: {})",
+            pod.namespace,
+            pod.name,
+            pod.containers().join(", ")
+        ));
+    }
     for n in notes {
         f = f.evidence(n);
     }
     Ok(vec![f])
+}
+
+fn has_sidecar(pod: &asm_core::cluster::ResolvedPod) -> bool {
+    pod.containers().iter().any(|n| n == "istio-proxy")
 }
