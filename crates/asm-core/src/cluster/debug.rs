@@ -11,6 +11,9 @@ use serde_json::json;
 
 use super::{Cluster, ClusterError};
 
+/// How long to wait for the kubelet to report any status for the new container before giving up.
+const NO_STATUS_GRACE: Duration = Duration::from_secs(20);
+
 #[derive(Debug, Clone)]
 pub struct DebugRun<'a> {
     pub namespace: &'a str,
@@ -48,6 +51,20 @@ pub async fn run_ephemeral(cluster: &Cluster, run: &DebugRun<'_>) -> Result<Stri
                 e,
             )
         })?;
+    let what = format!(
+        "debug container {} in {}/{}",
+        run.name, run.namespace, run.pod
+    );
+    let gave_up = |message: String| ClusterError::Api {
+        context: cluster.context.clone(),
+        what: what.clone(),
+        message,
+    };
+    // Without any status the kubelet is not going to run it: do not wait the image-pull allowance.
+    let grace = run.timeout.min(NO_STATUS_GRACE);
+    let started = tokio::time::Instant::now();
+    // What the kubelet said last, so a timeout tells "never started" from "still running".
+    let mut seen: Option<String> = None;
     let wait = async {
         loop {
             let pod = pods.get(run.pod).await.map_err(|e| {
@@ -58,7 +75,7 @@ pub async fn run_ephemeral(cluster: &Cluster, run: &DebugRun<'_>) -> Result<Stri
                 .as_ref()
                 .and_then(|s| s.ephemeral_container_statuses.as_ref())
                 .and_then(|l| l.iter().find(|c| c.name == run.name))
-                .and_then(|c| c.state.clone());
+                .map(|c| c.state.clone().unwrap_or_default());
             if let Some(state) = state {
                 if state.terminated.is_some() {
                     return Ok(());
@@ -78,19 +95,44 @@ pub async fn run_ephemeral(cluster: &Cluster, run: &DebugRun<'_>) -> Result<Stri
                             ),
                         });
                     }
+                    seen = Some(format!("waiting ({reason})"));
+                } else if state.running.is_some() {
+                    seen = Some("running".into());
+                } else {
+                    seen = Some("reported without a state".into());
                 }
+            }
+            let elapsed = started.elapsed();
+            match &seen {
+                None if elapsed >= grace => {
+                    return Err(gave_up(format!(
+                        "the node reported no status for it within {grace:?} (status.ephemeralContainerStatuses has no entry), so the kubelet did not start it: ephemeral containers unsupported on that node, or a simulated node (kwok) that runs no containers. It stays in the pod spec. Read the certificates without exec or debug containers: --method admin"
+                    )));
+                }
+                Some(s) if elapsed >= run.timeout => {
+                    return Err(gave_up(if s == "running" {
+                        format!(
+                            "still running after {:?}: openssl s_client did not finish (is the destination answering?); raise --probe-timeout",
+                            run.timeout
+                        )
+                    } else {
+                        format!(
+                            "still {s} after {:?}; raise --probe-timeout or check the node",
+                            run.timeout
+                        )
+                    }));
+                }
+                _ => {}
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     };
-    tokio::time::timeout(run.timeout, wait)
+    // A stuck API call must not outlive the allowance either.
+    tokio::time::timeout(run.timeout + Duration::from_secs(5), wait)
         .await
         .map_err(|_| ClusterError::Timeout {
             context: cluster.context.clone(),
-            what: format!(
-                "debug container {} in {}/{}",
-                run.name, run.namespace, run.pod
-            ),
+            what: what.clone(),
             after: run.timeout,
         })??;
     pods.logs(
