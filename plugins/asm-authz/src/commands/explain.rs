@@ -54,9 +54,11 @@ pub struct Args {
 
 pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
     if let Some(t) = a.tail
-        && t < 0
+        && t < 1
     {
-        return Err(CliError::usage("--tail must be 0 or more"));
+        return Err(CliError::usage(
+            "--tail must be 1 or more (--tail 0 would read no line; leave it out to read whole logs)",
+        ));
     }
     match &a.file {
         Some(file) => offline(g, a, file).await,
@@ -342,6 +344,21 @@ async fn explain_cluster(
             };
             (pods, input)
         }
+    };
+    // Say how much of each log was read: an empty window must not read as "access logging is off".
+    let window: Vec<String> = a
+        .tail
+        .map(|t| format!("last {t} lines of each"))
+        .into_iter()
+        .chain(
+            a.since
+                .map(|d| format!("since {}s ago", d.as_secs().max(1))),
+        )
+        .collect();
+    let input = if window.is_empty() {
+        input
+    } else {
+        format!("{input} ({})", window.join(", "))
     };
     let mut agg = Aggregate::default();
     let mut notes = Vec::new();

@@ -11,6 +11,7 @@ use asm_core::cli::{
     CliError, GlobalArgs, Outcome, PlannedCommand, for_each_cluster, parse_duration,
 };
 use asm_core::cluster::authz::services_selecting;
+use asm_core::cluster::logs::has_container;
 use asm_core::cluster::services::service_backends;
 use asm_core::cluster::{
     self, Cluster, ClusterError, ExecRequest, IstioKind, PodRef, connect_all, find_pod,
@@ -162,15 +163,12 @@ async fn probe(
         }
     };
     let outcome = enforced::judge(&out);
-    let (status, summary) = enforced::verdict(&outcome, a.expect);
     let (body, code) = enforced::split_body(&out.stdout);
     let first_body_line = body
         .lines()
         .find(|l| !l.trim().is_empty())
         .unwrap_or("(empty body)");
-    let mut f = Finding::new(CheckId::AuthzEnforced, &c.context, &target)
-        .status(status, summary)
-        .command(command);
+    let mut f = Finding::new(CheckId::AuthzEnforced, &c.context, &target).command(command);
     f = f.evidence(
         match (code, asm_core::parse::curl::curl_error(&out.stderr)) {
             (Some(code), _) if code != 403 => {
@@ -188,6 +186,7 @@ async fn probe(
 
     // Context: the policies that decide at the destination, from its first pod.
     let mut dst_pod_name = None;
+    let mut policies_apply = None;
     if let Ok(b) = &backends
         && let Some(p) = b.pods.first()
     {
@@ -202,15 +201,21 @@ async fn probe(
         };
         dst_pod_name = Some(w.name.clone());
         let mut list = Vec::new();
+        // Only a complete listing can say that no policy applies.
+        let mut listed = true;
         for ns in [a.root_namespace.as_str(), dst_ns.as_str()] {
-            if let Ok(mut v) = list_dynamic(&c, IstioKind::AuthorizationPolicy, Some(ns)).await {
-                list.append(&mut v);
+            match list_dynamic(&c, IstioKind::AuthorizationPolicy, Some(ns)).await {
+                Ok(mut v) => list.append(&mut v),
+                Err(_) => listed = false,
             }
             if a.root_namespace == dst_ns {
                 break;
             }
         }
         let applies = applicable(&list, &w, &a.root_namespace);
+        if listed {
+            policies_apply = Some(!applies.is_empty());
+        }
         f = f.evidence(if applies.is_empty() {
             format!(
                 "no AuthorizationPolicy applies to {dst_ns}/{}: everything is allowed",
@@ -228,6 +233,14 @@ async fn probe(
             )
         });
     }
+    let source_has_sidecar = has_container(&pod.pod, "istio-proxy");
+    let (status, summary) = enforced::reconsider_terminated(
+        &outcome,
+        enforced::verdict(&outcome, a.expect),
+        policies_apply,
+        source_has_sidecar,
+    );
+    f = f.status(status, summary);
     let kctx = format!("--context={}", c.context);
     f = match (&outcome, status) {
         (AuthzOutcome::Inconclusive { reason, .. }, _) => f.remediation(plaintext::hint(
@@ -245,6 +258,20 @@ async fn probe(
             ))
             .remediation(format!(
                 "the runbook's remedy, deny everything in the namespace: kubectl asm-authz deny-namespace {dst_ns} --apply {kctx}"
+            )),
+        (AuthzOutcome::ConnectionTerminated { .. }, Status::Error) => f.remediation(format!(
+            "check mutual TLS between the two: kubectl asm-tls verify --from {}.{} --to {} {kctx}",
+            pod.name,
+            pod.namespace,
+            dst.authority(Some(port))
+        )),
+        (AuthzOutcome::ProxyError { .. }, _) => f
+            .remediation(format!(
+                "read the destination proxy's log for why (a TCP-level RBAC denial shows there too): kubectl asm-authz explain --pod {}.{dst_ns} {kctx} --tail 200",
+                dst_pod_name.as_deref().unwrap_or(&dst.name)
+            ))
+            .remediation(format!(
+                "check the destination has ready pods listening on port {port}: kubectl get pods -n {dst_ns} {kctx} -o wide"
             )),
         (AuthzOutcome::ProxyDenied | AuthzOutcome::ConnectionTerminated { .. }, Status::Fail) => f
             .remediation(format!(

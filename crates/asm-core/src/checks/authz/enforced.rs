@@ -15,6 +15,15 @@ use crate::parse::curl::CurlError;
 /// The body Envoy's RBAC filter sends with its 403.
 pub const RBAC_DENIED_BODY: &str = "RBAC: access denied";
 
+/// How Envoy's own local replies for upstream failures start (source/common/router/router.cc and
+/// upstream_request.cc in envoyproxy/envoy word them so); an application's 503 says something else.
+const ENVOY_UPSTREAM_FAILURE_BODIES: [&str; 4] = [
+    "upstream connect error or disconnect/reset before headers",
+    "no healthy upstream",
+    "upstream request timeout",
+    "no cluster match for URL",
+];
+
 /// The probe's argv, as run inside the source container.
 pub fn probe_argv(method: &str, url: &str, timeout_secs: u64) -> Vec<String> {
     [
@@ -41,6 +50,11 @@ pub enum AuthzOutcome {
     ApplicationDenied { body: String },
     /// Any other status: the request reached the application.
     Allowed { http_code: u16 },
+    /// 502/503/504 with one of Envoy's own local-reply bodies: the proxy could not reach (or lost) the
+    /// upstream, so the request never got to the application nor to a verdict one can read. Through a
+    /// client sidecar this is also how a TCP-level RBAC denial at the destination surfaces
+    /// (`reset reason: connection termination`), so it proves neither enforcement nor its absence.
+    ProxyError { http_code: u16, body: String },
     /// No HTTP answer, the connection closed or reset: how a denial of non-HTTP (TCP) traffic looks.
     ConnectionTerminated { curl: CurlError },
     Inconclusive {
@@ -72,6 +86,16 @@ pub fn judge(out: &ExecOutput) -> AuthzOutcome {
             403 => AuthzOutcome::ApplicationDenied {
                 body: body.chars().take(200).collect(),
             },
+            502..=504
+                if ENVOY_UPSTREAM_FAILURE_BODIES
+                    .iter()
+                    .any(|b| body.trim_start().starts_with(b)) =>
+            {
+                AuthzOutcome::ProxyError {
+                    http_code: code,
+                    body: body.chars().take(200).collect(),
+                }
+            }
             c => AuthzOutcome::Allowed { http_code: c },
         };
     }
@@ -98,6 +122,13 @@ pub fn verdict(outcome: &AuthzOutcome, expect: Option<Expect>) -> (Status, Strin
     use AuthzOutcome::*;
     match (outcome, expect) {
         (Inconclusive { detail, .. }, _) => (Status::Error, format!("probe inconclusive: {detail}")),
+        (ProxyError { http_code, body }, _) => (
+            Status::Error,
+            format!(
+                "the proxy answered HTTP {http_code} ({}): the request never reached the application, so this cannot tell whether policies are enforced",
+                body.split(['.', '\n']).next().unwrap_or_default().chars().take(100).collect::<String>()
+            ),
+        ),
         (ProxyDenied, Some(Expect::Allow)) => (
             Status::Fail,
             "denied by the proxy (403 RBAC: access denied) but expected to be allowed".into(),
@@ -133,6 +164,37 @@ pub fn verdict(outcome: &AuthzOutcome, expect: Option<Expect>) -> (Status, Strin
             Status::Warn,
             format!("allowed (HTTP {http_code}); pass --expect deny if a policy should deny it"),
         ),
+    }
+}
+
+/// A terminated connection is only an authorization denial when a policy could have denied it. When the
+/// destination's policies are known and none applies, the reset came from elsewhere — typically a STRICT
+/// destination refusing the plain text of a source without a sidecar — and calling it "enforced" would
+/// send the operator away with a false pass.
+pub fn reconsider_terminated(
+    outcome: &AuthzOutcome,
+    verdict: (Status, String),
+    policies_apply: Option<bool>,
+    source_has_sidecar: bool,
+) -> (Status, String) {
+    let AuthzOutcome::ConnectionTerminated { curl } = outcome else {
+        return verdict;
+    };
+    let plain = if source_has_sidecar {
+        String::new()
+    } else {
+        "; the source has no istio-proxy, so the request left in plain text and a STRICT destination refuses it: check mTLS with kubectl asm-tls verify".to_owned()
+    };
+    match policies_apply {
+        Some(false) => (
+            Status::Error,
+            format!(
+                "connection terminated without an HTTP answer (curl {}), but no AuthorizationPolicy applies at the destination: not an authorization denial{plain}",
+                curl.code
+            ),
+        ),
+        _ if !source_has_sidecar => (verdict.0, format!("{}{plain}", verdict.1)),
+        _ => verdict,
     }
 }
 
@@ -235,6 +297,72 @@ mod tests {
         assert_eq!(verdict(&tcp, Some(Expect::Deny)).0, Status::Pass);
         let refused = judge(&probe("refused"));
         assert_eq!(verdict(&refused, Some(Expect::Deny)).0, Status::Error);
+    }
+
+    #[test]
+    fn envoy_upstream_failures_are_not_allowed_requests() {
+        // Real stdout of `kubectl asm-authz verify --from sleep.sample --to nolistener.sample:8000` on the
+        // local mesh: Envoy 1.40 in sample/sleep's sidecar, nothing listening behind the Service.
+        let envoy = ExecOutput {
+            stdout: "upstream connect error or disconnect/reset before headers. retried and the latest reset reason: remote connection failure\n503".into(),
+            stderr: String::new(),
+            exit: ExitReport::Success,
+        };
+        let o = judge(&envoy);
+        assert!(
+            matches!(o, AuthzOutcome::ProxyError { http_code: 503, .. }),
+            "{o:?}"
+        );
+        for expect in [None, Some(Expect::Deny), Some(Expect::Allow)] {
+            let (status, summary) = verdict(&o, expect);
+            assert_eq!(status, Status::Error);
+            assert!(
+                summary.contains(
+                    "HTTP 503 (upstream connect error or disconnect/reset before headers)"
+                ),
+                "{summary}"
+            );
+        }
+        // Near misses: the application's own 503, and Envoy's wording on a 200.
+        for stdout in [
+            "Service Unavailable\n503",
+            "upstream connect error or disconnect/reset before headers\n200",
+        ] {
+            let o = ExecOutput {
+                stdout: stdout.into(),
+                stderr: String::new(),
+                exit: ExitReport::Success,
+            };
+            assert!(
+                matches!(judge(&o), AuthzOutcome::Allowed { .. }),
+                "{stdout}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_reset_without_any_applicable_policy_is_not_enforcement() {
+        let tcp = judge(&probe("tcp-terminated"));
+        let v = || verdict(&tcp, Some(Expect::Deny));
+        assert_eq!(
+            reconsider_terminated(&tcp, v(), Some(false), true).0,
+            Status::Error
+        );
+        let (s, summary) = reconsider_terminated(&tcp, v(), Some(false), false);
+        assert_eq!(s, Status::Error);
+        assert!(summary.contains("asm-tls verify"), "{summary}");
+        assert_eq!(reconsider_terminated(&tcp, v(), Some(true), true), v());
+        assert_eq!(reconsider_terminated(&tcp, v(), None, true), v());
+        assert_eq!(
+            reconsider_terminated(&tcp, v(), Some(true), false).0,
+            Status::Pass
+        );
+        let denied = judge(&probe("proxy-denied"));
+        let dv = verdict(&denied, Some(Expect::Deny));
+        assert_eq!(
+            reconsider_terminated(&denied, dv.clone(), Some(false), false),
+            dv
+        );
     }
 
     #[test]

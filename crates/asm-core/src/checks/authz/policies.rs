@@ -182,9 +182,15 @@ pub fn finding(context: &str, w: &Workload, root_namespace: &str, policies: &[Va
         if list.is_empty() {
             format!("no AuthorizationPolicy applies to {target}: every request is allowed")
         } else {
+            // The order is the answer an operator looks for, and a table shows only the first evidence
+            // line, so it goes into the summary too.
             format!(
-                "{} AuthorizationPolicies apply to {target}: {custom} CUSTOM, {deny} DENY, {allow} ALLOW, {audit} AUDIT",
-                list.len()
+                "{} AuthorizationPolicies apply to {target}: {custom} CUSTOM, {deny} DENY, {allow} ALLOW, {audit} AUDIT; in order: {}",
+                list.len(),
+                list.iter()
+                    .map(|p| format!("{} {}", p.action, p.policy))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )
         },
     );
@@ -370,6 +376,11 @@ mod tests {
         dr["metadata"]["annotations"] = json!({"istio.io/dry-run": "true"});
         let f = finding("c", &httpbin(), "istio-system", &[dr]);
         assert!(f.summary.contains("0 DENY"));
+        assert!(
+            f.summary.ends_with("; in order: DENY authz-ns/try-deny"),
+            "{}",
+            f.summary
+        );
         assert!(f.evidence[0].starts_with("dry-run, not enforced DENY"));
     }
 }
