@@ -66,6 +66,10 @@ fn volatile() -> &'static [(regex::Regex, &'static str)] {
             (r"sha256 [0-9a-f]{16}…", "sha256 [fp]…"),
             (r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z", "[time]"),
             (r"\d+d\d+h( ago)?", "[age]"),
+            // certificate lifetimes left (`expires in 23h43m`) and bare fingerprint prefixes (`7167191b6e9cdb91…`):
+            // the mesh's PKI is regenerated when its state is purged
+            (r"\b\d+h\d+m\b", "[dur]"),
+            (r"\b[0-9a-f]{16}…", "[fp]…"),
         ]
         .iter()
         .map(|(p, to)| (regex::Regex::new(p).expect("valid regex"), *to))
@@ -194,8 +198,39 @@ pub fn scenario(name: &str, context: &str) {
     );
 }
 
-/// Tests that switch scenarios on a shared cluster must not overlap; they take this lock.
-pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+/// Tests that switch scenarios on a shared cluster must not overlap, within this process or with another test
+/// run on the same mesh; they hold this guard (a mutex and an exclusive lock on a file in the mesh's state dir).
+pub struct Exclusive {
+    _file: Option<std::fs::File>,
+    _guard: std::sync::MutexGuard<'static, ()>,
+}
+
+pub fn exclusive() -> Exclusive {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+    let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(mesh_dir().join("e2e.lock"))
+        .ok();
+    if let Some(f) = &file {
+        let _ = f.lock();
+    }
+    Exclusive {
+        _file: file,
+        _guard: guard,
+    }
+}
+
+/// Poll `ready` every half second until it holds or `timeout` passes; false on timeout.
+pub fn wait_until(timeout: std::time::Duration, mut ready: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    while std::time::Instant::now() < deadline {
+        if ready() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    ready()
 }

@@ -2,4 +2,5 @@
 //! Run with the mesh up: `scripts/test.sh` (or `cargo test -p asm-e2e -- --include-ignored`).
 
 mod authz;
+mod certs;
 mod tls;
