@@ -55,9 +55,9 @@ pub const ANCHORS: &[(&str, Anchor)] = &[
     ("TLS handshake error", Anchor::Tls),
     // k8s.io/apiserver responsewriters/errors.go `forbiddenMessage` + apimachinery errors.go `NewForbidden`
     // (`%s is forbidden: %v`, `forbidden: %v`); the runbook's "cannot list resource" is inside it.
-    ("forbidden: User ", Anchor::Forbidden),
-    // The runbook's own words, for lines that lost the `is forbidden:` prefix when quoted or reflowed.
-    ("cannot list resource", Anchor::Forbidden),
+    // The anchor starts inside the word: Teddy fingerprints an anchor's first bytes, and "for" begins half
+    // of istiod's ordinary lines ("PUSH request for node", "for config"), "rbi" almost none.
+    ("rbidden: User ", Anchor::Forbidden),
     // istio 1.6-1.15 security/pkg/server/ca/server.go `serverCaLog.Warnf("Authentication failed: %s")`
     // and `("Authentication failed for %v: %s")`.
     ("Authentication failed", Anchor::Auth),
