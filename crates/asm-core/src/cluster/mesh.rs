@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams};
 
 use super::{Cluster, ClusterError, portforward, services};
-use crate::checks::tls::webhook::{InjectorWebhook, IstiodCa};
+use crate::checks::tls::webhook::{InjectorWebhook, IstiodCa, WebhookSnapshot};
 use crate::parse::x509::parse_pem_bundle;
 
 /// Whether a webhook configuration is a sidecar injector: by its webhooks' names (`*.sidecar-injector.istio.io`)
@@ -142,4 +142,60 @@ pub async fn add_serving_chain(
         portforward::tls_peer_chain(cluster, ns, &pod_name, target, &sni, timeout).await?;
     ca.serving_source = format!("pod {ns}/{pod_name} port {target}");
     Ok(())
+}
+
+/// A webhook's Service as (namespace, name, port).
+type ServiceKey = (String, String, u16);
+
+/// Gather every injector webhook with the CA it must contain: the published root, plus istiod's live serving
+/// chain behind the webhook's Service when `live` (one handshake per Service). Failures to read the CA
+/// become notes on the snapshot, not errors: the check still runs with what could be read.
+pub async fn injector_snapshot(
+    cluster: &Cluster,
+    revision: Option<&str>,
+    istio_namespace: &str,
+    live: bool,
+) -> Result<Vec<WebhookSnapshot>, ClusterError> {
+    let webhooks = injector_webhooks(cluster, revision).await?;
+    let published = published_root(cluster, istio_namespace).await;
+    let base = published.as_ref().map(Clone::clone).unwrap_or_default();
+    let mut serving: Vec<(ServiceKey, Result<IstiodCa, String>)> = Vec::new();
+    let mut index_in_config = std::collections::HashMap::<String, usize>::new();
+    let mut out = Vec::new();
+    for w in webhooks {
+        let mut ca = base.clone();
+        let mut notes = Vec::new();
+        if let Err(e) = &published {
+            notes.push(format!("istiod's published root could not be read: {e}"));
+        }
+        if let (Some(svc), true) = (&w.service, live) {
+            if !serving.iter().any(|(k, _)| k == svc) {
+                let mut with_live = base.clone();
+                let r = add_serving_chain(
+                    cluster,
+                    &mut with_live,
+                    (&svc.0, &svc.1, svc.2),
+                    cluster.timeout,
+                )
+                .await
+                .map(|()| with_live)
+                .map_err(|e| e.to_string());
+                serving.push((svc.clone(), r));
+            }
+            match serving.iter().find(|(k, _)| k == svc).map(|(_, r)| r) {
+                Some(Ok(with_live)) => ca = with_live.clone(),
+                Some(Err(e)) => notes.push(format!("istiod's live serving certificate could not be read ({e}); compared with the published root only")),
+                None => {}
+            }
+        }
+        let index = index_in_config.entry(w.configuration.clone()).or_default();
+        out.push(WebhookSnapshot {
+            webhook: w,
+            ca,
+            notes,
+            index: *index,
+        });
+        *index += 1;
+    }
+    Ok(out)
 }

@@ -11,8 +11,8 @@ pub mod logs;
 pub mod mesh;
 mod objects;
 mod pods;
-pub mod rbac;
 pub mod portforward;
+pub mod rbac;
 pub mod services;
 pub mod trust;
 
@@ -20,4 +20,4 @@ pub use connect::{Cluster, Selection, connect_all, selected_contexts};
 pub use error::ClusterError;
 pub use exec::{ExecRequest, exec};
 pub use objects::{IstioKind, list_dynamic};
-pub use pods::{PodRef, ResolvedPod, find_pod, parse_pod_ref};
+pub use pods::{PodRef, ResolvedPod, find_pod, parse_pod_ref, probe_source};

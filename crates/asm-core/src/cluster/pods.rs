@@ -185,6 +185,27 @@ fn not_found(cluster: &Cluster, kind: &str, name: &str, ns: &str) -> ClusterErro
     }
 }
 
+/// The source of a probe: the pod, and the container to exec into — `-c` when given, else the first container
+/// that is not `istio-proxy` (the application's, as the runbook's SOURCE_CONTAINER usually is). Errs unless the
+/// pod is Running and has that container.
+pub async fn probe_source(
+    cluster: &Cluster,
+    r: &PodRef,
+    container: Option<&str>,
+) -> Result<(ResolvedPod, String), ClusterError> {
+    let pod = find_pod(cluster, r).await?;
+    let container = match container {
+        Some(name) => name.to_owned(),
+        None => pod
+            .containers()
+            .into_iter()
+            .find(|n| n != "istio-proxy")
+            .unwrap_or_else(|| "istio-proxy".into()),
+    };
+    pod.require_container(&cluster.context, &container)?;
+    Ok((pod, container))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

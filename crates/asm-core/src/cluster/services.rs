@@ -6,6 +6,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, ListParams};
 
 use super::{Cluster, ClusterError};
+use crate::model::ServiceRef;
 
 /// A Service and the pods behind it.
 #[derive(Debug, Clone)]
@@ -91,6 +92,37 @@ impl Backends {
                 .find(|p| p.name.as_deref() == Some(name.as_str()))
                 .and_then(|p| u32::try_from(p.container_port).ok()),
         }
+    }
+}
+
+/// Where a probe goes: the Service's namespace (the source's when not given, as the pod's resolver would
+/// search), its backends, and the port (given, else the Service's first, else 80). A missing Service is kept
+/// as an error value: it is evidence, not a reason to skip the probe.
+#[derive(Debug)]
+pub struct Destination {
+    pub namespace: String,
+    pub backends: Result<Backends, ClusterError>,
+    pub port: u16,
+}
+
+pub async fn probe_destination(
+    cluster: &Cluster,
+    dst: &ServiceRef,
+    source_namespace: &str,
+) -> Destination {
+    let namespace = dst
+        .namespace
+        .clone()
+        .unwrap_or_else(|| source_namespace.to_owned());
+    let backends = service_backends(cluster, &namespace, &dst.name).await;
+    let port = dst
+        .port
+        .or_else(|| backends.as_ref().ok().and_then(Backends::first_port))
+        .unwrap_or(80);
+    Destination {
+        namespace,
+        backends,
+        port,
     }
 }
 

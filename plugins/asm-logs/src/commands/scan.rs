@@ -7,11 +7,11 @@ use std::io::{IsTerminal, Read};
 use std::time::Duration;
 
 use asm_core::checks::logs::{ContextScan, MeshFacts, SourceInfo, judge, judge_chain};
-use asm_core::checks::tls::webhook::{IstiodCa, check as webhook_check};
+use asm_core::checks::tls::webhook::check_all;
 use asm_core::cli::{
     CliError, GlobalArgs, Outcome, PlannedCommand, for_each_cluster, parse_duration,
 };
-use asm_core::cluster::mesh::{injector_webhooks, published_root};
+use asm_core::cluster::mesh::injector_snapshot;
 use asm_core::cluster::rbac::{deployments, rbac_objects, subject_access_review};
 use asm_core::cluster::{Cluster, ClusterError, connect_all, selected_contexts};
 use asm_core::model::{CheckId, Finding, KubectlCommand, Report, Status};
@@ -372,7 +372,7 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
     let found = |k: SignatureKind| sources.iter().any(|(_, s)| s.get(k).count > 0);
     if !a.no_follow_up {
         if found(SignatureKind::TlsBadCertificate) {
-            facts.webhook = webhook_findings(&c).await;
+            facts.webhook = webhook_findings(&c, g).await;
         }
         if found(SignatureKind::RbacForbidden) {
             let mut seen = Vec::new();
@@ -437,33 +437,31 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
     Ok(findings)
 }
 
-/// The injector caBundle check of `asm-tls webhook` (same pure check, same cluster readers), against
-/// istiod's published root.
-async fn webhook_findings(c: &Cluster) -> Vec<Finding> {
-    let webhooks = match injector_webhooks(c, None).await {
-        Ok(w) => w,
-        Err(e) => {
-            return vec![
-                Finding::new(
-                    CheckId::TlsWebhookCaBundle,
-                    &c.context,
-                    "mutatingwebhookconfigurations",
-                )
-                .status(Status::Error, e.to_string()),
-            ];
-        }
-    };
-    let ca = published_root(c, "istio-system")
-        .await
-        .unwrap_or_else(|_| IstiodCa::default());
+/// The injector caBundle check of `asm-tls webhook`: the same snapshot (published root and istiod's live serving
+/// certificate) and the same pure judgement.
+async fn webhook_findings(c: &Cluster, g: &GlobalArgs) -> Vec<Finding> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
-    webhooks
-        .iter()
-        .map(|w| webhook_check(w, &ca, now, 30 * 86_400, &c.context))
-        .collect()
+    match injector_snapshot(c, None, "istio-system", true).await {
+        Ok(snapshot) => check_all(
+            &snapshot,
+            now,
+            30 * 86_400,
+            &c.context,
+            "istio-system",
+            || KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&c.context)),
+        ),
+        Err(e) => vec![
+            Finding::new(
+                CheckId::TlsWebhookCaBundle,
+                &c.context,
+                "mutatingwebhookconfigurations",
+            )
+            .status(Status::Error, e.to_string()),
+        ],
+    }
 }
 
 /// No istiod pod: a managed control plane keeps its logs in Cloud Logging, or there is no mesh here.

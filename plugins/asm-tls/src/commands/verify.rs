@@ -11,10 +11,10 @@ use asm_core::checks::tls::plaintext::{self, PlaintextVerdict};
 use asm_core::cli::{
     CliError, GlobalArgs, Outcome, PlannedCommand, for_each_cluster_on, parse_duration,
 };
-use asm_core::cluster::services::{Backends, has_sidecar, service_backends};
+use asm_core::cluster::services::{Backends, Destination, has_sidecar, probe_destination};
 use asm_core::cluster::{
-    self, Cluster, ClusterError, ExecRequest, IstioKind, PodRef, connect_all, find_pod,
-    list_dynamic, parse_pod_ref, selected_contexts,
+    self, Cluster, ClusterError, ExecRequest, IstioKind, PodRef, connect_all, list_dynamic,
+    parse_pod_ref, probe_source, selected_contexts,
 };
 use asm_core::model::{CheckId, Finding, KubectlCommand, Report, ServiceRef, Status};
 use serde_json::json;
@@ -123,27 +123,13 @@ async fn probe(
     src: &PodRef,
     dst: &ServiceRef,
 ) -> Result<Vec<Finding>, ClusterError> {
-    let pod = find_pod(&c, src).await?;
-    let container = match &a.container {
-        Some(name) => name.clone(),
-        None => pod
-            .containers()
-            .into_iter()
-            .find(|n| n != "istio-proxy")
-            .unwrap_or_else(|| "istio-proxy".into()),
-    };
-    pod.require_container(&c.context, &container)?;
-    let dst_ns = dst
-        .namespace
-        .clone()
-        .unwrap_or_else(|| pod.namespace.clone());
-    // The Service gives the default port and the pods whose PeerAuthentication matters. Its absence is
-    // evidence, not a reason to skip the probe: the user may be probing a name we cannot see.
-    let backends = service_backends(&c, &dst_ns, &dst.name).await;
-    let port = dst
-        .port
-        .or_else(|| backends.as_ref().ok().and_then(Backends::first_port))
-        .unwrap_or(80);
+    let (pod, container) = probe_source(&c, src, a.container.as_deref()).await?;
+    // The Service gives the default port and the pods whose PeerAuthentication matters.
+    let Destination {
+        namespace: dst_ns,
+        backends,
+        port,
+    } = probe_destination(&c, dst, &pod.namespace).await;
     let target_url = url(dst, Some(port), &a.path);
     let argv = curl_argv(&target_url, a.probe_timeout);
     let command = KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&c.context)).exec(

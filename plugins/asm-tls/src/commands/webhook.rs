@@ -4,11 +4,13 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use asm_core::checks::tls::webhook::{IstiodCa, check};
+use asm_core::checks::tls::webhook::{
+    ca_bundle_command, check_all, deployment_for, restart_command,
+};
 use asm_core::cli::{
     CliError, GlobalArgs, Outcome, PlannedCommand, confirm, for_each_cluster, parse_duration,
 };
-use asm_core::cluster::mesh::{add_serving_chain, injector_webhooks, published_root};
+use asm_core::cluster::mesh::injector_snapshot;
 use asm_core::cluster::{Cluster, ClusterError, connect_all, selected_contexts};
 use asm_core::model::{CheckId, Finding, KubectlCommand, Report, Status};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -48,30 +50,6 @@ fn kubectl(g: &GlobalArgs, ctx: &str) -> KubectlCommand {
     KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(ctx))
 }
 
-/// The runbook's command, with the resource type it leaves out.
-fn ca_bundle_command(g: &GlobalArgs, ctx: &str, configuration: &str, index: usize) -> String {
-    kubectl(g, ctx)
-        .args([
-            "get",
-            "mutatingwebhookconfiguration",
-            configuration,
-            &format!("-o=jsonpath={{.webhooks[{index}].clientConfig.caBundle}}"),
-        ])
-        .render()
-}
-
-fn restart_command(g: &GlobalArgs, ctx: &str, ns: &str, deployment: &str) -> String {
-    kubectl(g, ctx)
-        .args([
-            "rollout",
-            "restart",
-            &format!("deployment/{deployment}"),
-            "-n",
-            ns,
-        ])
-        .render()
-}
-
 pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
     let sel = g.cluster.selection();
     if g.output.print_commands {
@@ -82,7 +60,7 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
                 purpose:
                     "the sidecar injector's caBundle (runbook step 2); repeat per webhook index"
                         .into(),
-                command: ca_bundle_command(g, &ctx, "istio-sidecar-injector", 0),
+                command: ca_bundle_command(kubectl(g, &ctx), "istio-sidecar-injector", 0),
             });
             planned.push(PlannedCommand {
                 context: ctx.clone(),
@@ -102,7 +80,7 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
                 planned.push(PlannedCommand {
                     context: ctx.clone(),
                     purpose: "--fix: restart istiod so it re-patches the caBundle".into(),
-                    command: restart_command(g, &ctx, &a.istio_namespace, "istiod"),
+                    command: restart_command(kubectl(g, &ctx), &a.istio_namespace, "istiod"),
                 });
             }
         }
@@ -121,91 +99,17 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
     Ok(Outcome::Report(Report::new(findings)))
 }
 
-/// A webhook's Service as (namespace, name, port): the key for istiod's live serving chain.
-type ServiceKey = (String, String, u16);
-
 async fn check_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Finding>, ClusterError> {
-    let webhooks = injector_webhooks(&c, a.revision.as_deref()).await?;
-    if webhooks.is_empty() {
-        let which = a
-            .revision
-            .as_ref()
-            .map(|r| format!(" for revision {r}"))
-            .unwrap_or_default();
-        return Ok(vec![Finding::new(CheckId::TlsWebhookCaBundle, &c.context, "mutatingwebhookconfigurations")
-            .status(Status::Error, format!("no sidecar-injector MutatingWebhookConfiguration found{which}"))
-            .command(kubectl(g, &c.context).args(["get", "mutatingwebhookconfigurations"]).render())
-            .remediation("check that Istio / Cloud Service Mesh is installed in this cluster and that you may list mutatingwebhookconfigurations; reinstall the control plane (istioctl install or your installation method) to recreate the injector")]);
-    }
-    let published = published_root(&c, &a.istio_namespace).await;
-    let base = match &published {
-        Ok(ca) => ca.clone(),
-        Err(_) => IstiodCa::default(),
-    };
-    let mut findings = Vec::new();
-    let mut index_in_config = std::collections::HashMap::<String, usize>::new();
-    let mut serving_cache: Vec<(ServiceKey, Result<IstiodCa, String>)> = Vec::new();
-    for w in &webhooks {
-        let mut ca = base.clone();
-        let mut notes = Vec::new();
-        if let Err(e) = &published {
-            notes.push(format!("istiod's published root could not be read: {e}"));
-        }
-        if let (Some(svc), false) = (&w.service, a.no_live) {
-            let cached = serving_cache
-                .iter()
-                .find(|(k, _)| k == svc)
-                .map(|(_, v)| v.clone());
-            let result = match cached {
-                Some(r) => r,
-                None => {
-                    let mut live = base.clone();
-                    let r = add_serving_chain(&c, &mut live, (&svc.0, &svc.1, svc.2), c.timeout)
-                        .await
-                        .map(|()| live)
-                        .map_err(|e| e.to_string());
-                    serving_cache.push((svc.clone(), r.clone()));
-                    r
-                }
-            };
-            match result {
-                Ok(live) => ca = live,
-                Err(e) => notes.push(format!("istiod's live serving certificate could not be read ({e}); compared with the published root only")),
-            }
-        }
-        let index = index_in_config.entry(w.configuration.clone()).or_default();
-        let mut f = check(w, &ca, now(), a.warn_within.as_secs() as i64, &c.context)
-            .command(ca_bundle_command(g, &c.context, &w.configuration, *index));
-        *index += 1;
-        for n in notes {
-            f = f.evidence(n);
-        }
-        if matches!(f.status, Status::Fail | Status::Warn) {
-            let deployment = deployment_for(w.service.as_ref(), w.revision.as_deref());
-            let ns = w
-                .service
-                .as_ref()
-                .map(|s| s.0.clone())
-                .unwrap_or_else(|| a.istio_namespace.clone());
-            f = f
-                .remediation(format!(
-                    "restart istiod so it re-patches the caBundle: {} (or rerun with --fix)",
-                    restart_command(g, &c.context, &ns, &deployment)
-                ))
-                .remediation("if it comes back wrong, something re-applies the webhook configuration (a GitOps tool, a reapplied manifest): remove caBundle from that source so istiod owns it");
-        }
-        findings.push(f);
-    }
-    Ok(findings)
-}
-
-/// istiod's Deployment is named after the webhook's Service (`istiod`, `istiod-REV`).
-fn deployment_for(service: Option<&(String, String, u16)>, revision: Option<&str>) -> String {
-    match (service, revision) {
-        (Some((_, name, _)), _) if name.starts_with("istiod") => name.clone(),
-        (_, Some(rev)) if rev != "default" => format!("istiod-{rev}"),
-        _ => "istiod".into(),
-    }
+    let snapshot =
+        injector_snapshot(&c, a.revision.as_deref(), &a.istio_namespace, !a.no_live).await?;
+    Ok(check_all(
+        &snapshot,
+        now(),
+        a.warn_within.as_secs() as i64,
+        &c.context,
+        &a.istio_namespace,
+        || kubectl(g, &c.context),
+    ))
 }
 
 /// Restart the istiod Deployments behind failing webhooks in one cluster, after a server-side dry run and a
@@ -236,7 +140,7 @@ async fn fix_cluster(
     }
     let mut out = Vec::new();
     for (ns, name) in targets {
-        let command = restart_command(g, &c.context, &ns, &name);
+        let command = restart_command(kubectl(g, &c.context), &ns, &name);
         let target = format!("deployment/{name} -n {ns}");
         let api: Api<Deployment> = Api::namespaced(c.client.clone(), &ns);
         let stamp = asm_core::parse::x509::rfc3339(now());

@@ -1,7 +1,7 @@
 //! `kubectl asm-tls` end to end: the runbook's plain-text probe against STRICT and PERMISSIVE sidecars, every
 //! inconclusive ending, the injector caBundle faults, modes, several contexts, and kubectl's plugin mechanism.
 
-use asm_e2e::{exclusive, kubectl, kubectl_spawn, scenario};
+use asm_e2e::{exclusive, kubectl, kubectl_spawn, scenario, wait_until};
 
 #[test]
 #[ignore = "needs the local mesh: scripts/test.sh brings it up and runs these"]
@@ -317,6 +317,11 @@ fn webhook_fix_restarts_istiod_only_when_confirmed() {
         "jsonpath={.spec.template.metadata.annotations}",
     ]);
     scenario("baseline", "mesh-east");
+    // The restart replaces istiod's pod; leave the mesh as the next test expects it.
+    let healthy = wait_until(std::time::Duration::from_secs(60), || {
+        kubectl(&["asm-tls", "webhook", "--context", "mesh-east"]).code == 0
+    });
+    assert!(healthy, "istiod did not come back after the restart");
     assert_eq!(refused.code, 2, "{refused:?}");
     assert!(
         refused.stderr.contains("pass --yes to confirm"),

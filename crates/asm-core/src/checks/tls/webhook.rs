@@ -6,7 +6,7 @@
 use openssl::x509::X509;
 use serde_json::json;
 
-use crate::model::{CheckId, Finding, Status};
+use crate::model::{CheckId, Finding, KubectlCommand, Status};
 use crate::parse::x509::{
     PemError, fingerprint, parse_pem_bundle, relative, rfc3339, signed_by, summarize,
 };
@@ -175,4 +175,88 @@ fn certs_chain(leaf: &X509, chain: &[X509], anchor: &X509) -> bool {
         .iter()
         .skip(1)
         .any(|mid| signed_by(leaf, mid) && signed_by(mid, anchor))
+}
+
+/// One webhook as gathered from a cluster, with the CA it must contain and how that CA was obtained: the
+/// snapshot the caBundle checks run against.
+#[derive(Debug, Clone)]
+pub struct WebhookSnapshot {
+    pub webhook: InjectorWebhook,
+    pub ca: IstiodCa,
+    /// Why the reference is weaker than it could be (published root unreadable, live certificate unreachable).
+    pub notes: Vec<String>,
+    /// The webhook's position in its configuration, for the runbook's `.webhooks[N]` command.
+    pub index: usize,
+}
+
+/// The runbook's step-2 command for one webhook, with the resource type the runbook's text leaves out.
+pub fn ca_bundle_command(base: KubectlCommand, configuration: &str, index: usize) -> String {
+    base.args([
+        "get".to_owned(),
+        "mutatingwebhookconfiguration".to_owned(),
+        configuration.to_owned(),
+        format!("-o=jsonpath={{.webhooks[{index}].clientConfig.caBundle}}"),
+    ])
+    .render()
+}
+
+pub fn restart_command(base: KubectlCommand, namespace: &str, deployment: &str) -> String {
+    base.args([
+        "rollout",
+        "restart",
+        &format!("deployment/{deployment}"),
+        "-n",
+        namespace,
+    ])
+    .render()
+}
+
+/// istiod's Deployment is named after the webhook's Service (`istiod`, `istiod-REV`).
+pub fn deployment_for(service: Option<&(String, String, u16)>, revision: Option<&str>) -> String {
+    match (service, revision) {
+        (Some((_, name, _)), _) if name.starts_with("istiod") => name.clone(),
+        (_, Some(rev)) if rev != "default" => format!("istiod-{rev}"),
+        _ => "istiod".into(),
+    }
+}
+
+/// Judge every webhook of a snapshot; none at all is an error finding (the injector is missing or unreadable).
+/// `kubectl` makes the base command with the user's kubeconfig and this context.
+pub fn check_all(
+    snapshot: &[WebhookSnapshot],
+    now: i64,
+    warn_within: i64,
+    context: &str,
+    istio_namespace: &str,
+    kubectl: impl Fn() -> KubectlCommand,
+) -> Vec<Finding> {
+    if snapshot.is_empty() {
+        return vec![
+            Finding::new(CheckId::TlsWebhookCaBundle, context, "mutatingwebhookconfigurations")
+                .status(Status::Error, "no sidecar-injector MutatingWebhookConfiguration found")
+                .command(kubectl().args(["get", "mutatingwebhookconfigurations"]).render())
+                .remediation("check that Istio / Cloud Service Mesh is installed in this cluster and that you may list mutatingwebhookconfigurations; reinstall the control plane (istioctl install or your installation method) to recreate the injector"),
+        ];
+    }
+    snapshot
+        .iter()
+        .map(|s| {
+            let w = &s.webhook;
+            let mut f = check(w, &s.ca, now, warn_within, context).command(ca_bundle_command(kubectl(), &w.configuration, s.index));
+            for n in &s.notes {
+                f = f.evidence(n.clone());
+            }
+            if matches!(f.status, Status::Fail | Status::Warn) {
+                let deployment = deployment_for(w.service.as_ref(), w.revision.as_deref());
+                let ns = w.service.as_ref().map(|s| s.0.as_str()).unwrap_or(istio_namespace);
+                f = f
+                    .remediation(format!(
+                        "restart istiod so it re-patches the caBundle: {} (or kubectl asm-tls webhook --fix)",
+                        restart_command(kubectl(), ns, &deployment)
+                    ))
+                    .remediation("if it comes back wrong, something re-applies the webhook configuration (a GitOps tool, a reapplied manifest): remove caBundle from that source so istiod owns it");
+            }
+            f
+        })
+        .collect()
 }
