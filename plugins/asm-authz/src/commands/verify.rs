@@ -12,10 +12,10 @@ use asm_core::cli::{
 };
 use asm_core::cluster::authz::services_selecting;
 use asm_core::cluster::logs::has_container;
-use asm_core::cluster::services::service_backends;
+use asm_core::cluster::services::{Destination, probe_destination};
 use asm_core::cluster::{
-    self, Cluster, ClusterError, ExecRequest, IstioKind, PodRef, connect_all, find_pod,
-    list_dynamic, parse_pod_ref, selected_contexts,
+    self, Cluster, ClusterError, ExecRequest, IstioKind, PodRef, connect_all, list_dynamic,
+    parse_pod_ref, probe_source, selected_contexts,
 };
 use asm_core::model::{CheckId, Finding, KubectlCommand, Report, ServiceRef, Status};
 
@@ -110,25 +110,12 @@ async fn probe(
     dst: &ServiceRef,
     method: &str,
 ) -> Result<Vec<Finding>, ClusterError> {
-    let pod = find_pod(&c, src).await?;
-    let container = match &a.container {
-        Some(name) => name.clone(),
-        None => pod
-            .containers()
-            .into_iter()
-            .find(|n| n != "istio-proxy")
-            .unwrap_or_else(|| "istio-proxy".into()),
-    };
-    pod.require_container(&c.context, &container)?;
-    let dst_ns = dst
-        .namespace
-        .clone()
-        .unwrap_or_else(|| pod.namespace.clone());
-    let backends = service_backends(&c, &dst_ns, &dst.name).await;
-    let port = dst
-        .port
-        .or_else(|| backends.as_ref().ok().and_then(|b| b.first_port()))
-        .unwrap_or(80);
+    let (pod, container) = probe_source(&c, src, a.container.as_deref()).await?;
+    let Destination {
+        namespace: dst_ns,
+        backends,
+        port,
+    } = probe_destination(&c, dst, &pod.namespace).await;
     let target_url = url(dst, Some(port), &a.path);
     let argv = enforced::probe_argv(method, &target_url, secs(a.probe_timeout));
     let command = KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&c.context))

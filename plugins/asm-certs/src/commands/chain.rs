@@ -13,7 +13,7 @@ use asm_core::cli::{
 use asm_core::cluster::debug::{DebugRun, run_ephemeral};
 use asm_core::cluster::portforward::http_get;
 use asm_core::cluster::{
-    self, Cluster, ClusterError, ExecRequest, PodRef, connect_all, find_pod, parse_pod_ref,
+    self, Cluster, ClusterError, ExecRequest, PodRef, connect_all, parse_pod_ref, probe_source,
     selected_contexts,
 };
 use asm_core::model::{CheckId, Finding, KubectlCommand, Report, Status};
@@ -202,8 +202,7 @@ async fn probe(
     src: &PodRef,
     to: &str,
 ) -> Result<Vec<Finding>, ClusterError> {
-    let pod = find_pod(&c, src).await?;
-    pod.require_container(&c.context, "istio-proxy")?;
+    let (pod, _) = probe_source(&c, src, Some("istio-proxy")).await?;
     let (td, td_source) = trust_domain(&c, a.trust_domain.as_deref(), &a.istio_namespace).await?;
     let roots = mesh_roots(&c, &pod.namespace).await?;
     let kc = || KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&c.context));

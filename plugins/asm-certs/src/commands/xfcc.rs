@@ -11,7 +11,7 @@ use asm_core::cli::{
 };
 use asm_core::cluster::services::service_backends;
 use asm_core::cluster::{
-    self, Cluster, ClusterError, ExecRequest, PodRef, connect_all, find_pod, parse_pod_ref,
+    self, Cluster, ClusterError, ExecRequest, PodRef, connect_all, parse_pod_ref, probe_source,
     selected_contexts,
 };
 use asm_core::model::{CheckId, Finding, KubectlCommand, Report, ServiceRef, Status};
@@ -162,16 +162,7 @@ async fn probe(
     dst: &ServiceRef,
     url: &str,
 ) -> Result<Vec<Finding>, ClusterError> {
-    let pod = find_pod(&c, src).await?;
-    let container = match &a.container {
-        Some(n) => n.clone(),
-        None => pod
-            .containers()
-            .into_iter()
-            .find(|n| n != "istio-proxy")
-            .unwrap_or_else(|| "istio-proxy".into()),
-    };
-    pod.require_container(&c.context, &container)?;
+    let (pod, container) = probe_source(&c, src, a.container.as_deref()).await?;
     let argv = curl_argv(url, a.probe_timeout);
     let command = KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&c.context))
         .exec(&pod.name, Some(&pod.namespace), &container, &argv)
