@@ -45,6 +45,42 @@ impl KubectlCommand {
         self.args(args)
     }
 
+    /// [`exec`](Self::exec) for `--print-commands`, where the pod is not resolved: a pod name or `deploy/NAME`
+    /// is printed as typed; a workload name the tool would resolve through its `app` label becomes a command
+    /// substitution doing the same lookup (exact pod first, then the label), so the printed line runs as is.
+    pub fn exec_planned(
+        self,
+        pod: &str,
+        namespace: Option<&str>,
+        container: &str,
+        argv: &[String],
+    ) -> Self {
+        let word = if pod.contains('/') || looks_generated(pod) {
+            pod.to_owned()
+        } else {
+            let base = KubectlCommand {
+                kubeconfig: self.kubeconfig.clone(),
+                context: self.context.clone(),
+                verb_and_args: Vec::new(),
+            };
+            let ns: Vec<&str> = namespace.map(|n| vec!["-n", n]).unwrap_or_default();
+            let exact = base
+                .clone()
+                .args(["get", "pod", pod])
+                .args(ns.clone())
+                .args(["-o", "name"])
+                .render();
+            let label = format!("app={pod}");
+            let by_label = base
+                .args(["get", "pods"])
+                .args(ns)
+                .args(["-l", label.as_str(), "-o", "name"])
+                .render();
+            format!("{SUBST}{exact} 2>/dev/null || {by_label} | head -n 1")
+        };
+        self.exec(&word, namespace, container, argv)
+    }
+
     pub fn render(&self) -> String {
         let mut words = vec!["kubectl".to_owned()];
         let mut rest = self.verb_and_args.iter();
@@ -64,9 +100,27 @@ impl KubectlCommand {
         if let Some(ctx) = &self.context {
             words.push(format!("--context={}", shell_quote(ctx)));
         }
-        words.extend(rest.map(|a| shell_quote(a)));
+        words.extend(rest.map(|a| match a.strip_prefix(SUBST) {
+            Some(inner) => format!("\"$({inner})\""),
+            None => shell_quote(a),
+        }));
         words.join(" ")
     }
+}
+
+/// Marks an argument that is a command substitution this module built itself (never user text): rendered as
+/// `"$(...)"` instead of being quoted. A NUL cannot occur in a Kubernetes name or a typed argument.
+const SUBST: &str = "\u{0}subst:";
+
+/// Whether a name looks like a pod a controller generated (`sleep-7dbcdcfc78-2pjgj`, `web-0`).
+fn looks_generated(name: &str) -> bool {
+    let mut parts = name.rsplit('-');
+    let last = parts.next().unwrap_or_default();
+    let is_rs = last.len() == 5
+        && last.chars().all(|c| c.is_ascii_alphanumeric())
+        && parts.next().is_some_and(|h| h.len() >= 8);
+    let is_sts = !last.is_empty() && last.chars().all(|c| c.is_ascii_digit()) && name.contains('-');
+    is_rs || is_sts
 }
 
 /// kubectl commands whose verb is two words.
@@ -131,6 +185,25 @@ mod tests {
             cmd.render(),
             "kubectl rollout restart --context=c deployment/istiod -n istio-system"
         );
+    }
+
+    #[test]
+    fn planned_exec_resolves_workload_names_in_the_shell() {
+        let argv = vec!["curl".to_owned()];
+        let cmd = KubectlCommand::new(None, Some("c")).exec_planned(
+            "sleep",
+            Some("legacy"),
+            "sleep",
+            &argv,
+        );
+        assert_eq!(
+            cmd.render(),
+            "kubectl exec --context=c \"$(kubectl get --context=c pod sleep -n legacy -o name 2>/dev/null || kubectl get --context=c pods -n legacy -l app=sleep -o name | head -n 1)\" -n legacy -c sleep -- curl"
+        );
+        for literal in ["deploy/sleep", "sleep-7dbcdcfc78-2pjgj", "web-0"] {
+            let cmd = KubectlCommand::new(None, None).exec_planned(literal, None, "c", &argv);
+            assert_eq!(cmd.render(), format!("kubectl exec {literal} -c c -- curl"));
+        }
     }
 
     #[test]

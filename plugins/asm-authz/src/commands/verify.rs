@@ -88,7 +88,7 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
                 purpose: "the request; a proxy denial is 403 with body \"RBAC: access denied\""
                     .into(),
                 command: KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&ctx))
-                    .exec(&src.name, src.namespace.as_deref(), &container, &argv)
+                    .exec_planned(&src.name, src.namespace.as_deref(), &container, &argv)
                     .render(),
             });
         }

@@ -104,7 +104,7 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
             let (purpose, cmd) = match a.method {
                 Method::Exec => (
                     "the chain the destination serves".to_owned(),
-                    kc().exec(&src.name, ns.as_deref(), "istio-proxy", &sclient_argv(&to))
+                    kc().exec_planned(&src.name, ns.as_deref(), "istio-proxy", &sclient_argv(&to))
                         .render(),
                 ),
                 Method::Debug => {

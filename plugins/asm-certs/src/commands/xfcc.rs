@@ -93,12 +93,13 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
             .unwrap_or_else(|| "SOURCE_CONTAINER".into());
         let mut planned = Vec::new();
         for ctx in selected_contexts(&sel)? {
-            let cmd = KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&ctx)).exec(
-                &src.name,
-                src.namespace.as_deref(),
-                &container,
-                &curl_argv(&url, a.probe_timeout),
-            );
+            let cmd = KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&ctx))
+                .exec_planned(
+                    &src.name,
+                    src.namespace.as_deref(),
+                    &container,
+                    &curl_argv(&url, a.probe_timeout),
+                );
             planned.push(PlannedCommand {
                 context: ctx.clone(),
                 purpose:

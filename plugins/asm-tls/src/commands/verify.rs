@@ -81,12 +81,8 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
         let mut planned = Vec::new();
         for ctx in selected_contexts(&sel)? {
             let argv = curl_argv(&url(&dst, dst.port, &a.path), a.probe_timeout);
-            let cmd = KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&ctx)).exec(
-                &src.name,
-                src.namespace.as_deref(),
-                &container,
-                &argv,
-            );
+            let cmd = KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&ctx))
+                .exec_planned(&src.name, src.namespace.as_deref(), &container, &argv);
             planned.push(PlannedCommand {
                 context: ctx.clone(),
                 purpose: "plain-text request; it must be refused".into(),

@@ -845,7 +845,7 @@ fn print_commands_runs_nothing() {
     ]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
-        r.stdout.contains("kubectl exec --context=mesh-east sleep -n sample -c sleep -- curl -sS -w '\n%{http_code}' --max-time 5 -X DELETE http://httpbin.authz-ns:8000/delete"),
+        r.stdout.contains("kubectl exec --context=mesh-east \"$(kubectl get --context=mesh-east pod sleep -n sample -o name 2>/dev/null || kubectl get --context=mesh-east pods -n sample -l app=sleep -o name | head -n 1)\" -n sample -c sleep -- curl -sS -w '\n%{http_code}' --max-time 5 -X DELETE http://httpbin.authz-ns:8000/delete"),
         "{}",
         r.stdout
     );

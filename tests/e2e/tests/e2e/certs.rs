@@ -720,7 +720,7 @@ fn print_commands_prints_runnable_runbook_commands_and_runs_nothing() {
     ]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
-        r.stdout.contains("kubectl exec --context=mesh-west sleep -n sample -c sleep -- curl -sS --max-time 10 http://httpbin.sample:8000/headers | grep X-Forwarded-Client-Cert"),
+        r.stdout.contains("kubectl exec --context=mesh-west \"$(kubectl get --context=mesh-west pod sleep -n sample -o name 2>/dev/null || kubectl get --context=mesh-west pods -n sample -l app=sleep -o name | head -n 1)\" -n sample -c sleep -- curl -sS --max-time 10 http://httpbin.sample:8000/headers | grep X-Forwarded-Client-Cert"),
         "{}",
         r.stdout
     );
