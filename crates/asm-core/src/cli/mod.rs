@@ -11,6 +11,6 @@ pub use args::{ClusterArgs, FailOn, GlobalArgs, OutputArgs, parse_duration};
 pub use confirm::confirm;
 pub use exit::{EXIT_ERROR, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, exit_code};
 pub use run::{
-    CliError, Outcome, PlannedCommand, cleanup_done, error_finding, for_each_cluster,
-    for_each_cluster_on, main_with, on_interrupt,
+    CliError, Outcome, PlannedCommand, error_finding, for_each_cluster, for_each_cluster_on,
+    main_with,
 };

@@ -2,9 +2,7 @@
 //! outcome in the chosen format and turn it into the contract's exit code.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::process::ExitCode;
-use std::sync::Mutex;
 
 use futures::future::join_all;
 
@@ -59,44 +57,6 @@ impl From<ClusterError> for CliError {
     }
 }
 
-type CleanupFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
-
-/// Undo actions for things the tool created (a client pod, a debug container), run if the user presses
-/// Ctrl-C before the command removed them itself.
-static CLEANUP: Mutex<Vec<(u64, String, Option<CleanupFuture>)>> = Mutex::new(Vec::new());
-static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-
-/// Register an undo action; call [`cleanup_done`] with the id once the command cleaned up itself.
-pub fn on_interrupt(
-    what: impl Into<String>,
-    undo: impl Future<Output = ()> + Send + 'static,
-) -> u64 {
-    let id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    if let Ok(mut list) = CLEANUP.lock() {
-        list.push((id, what.into(), Some(Box::pin(undo))));
-    }
-    id
-}
-
-pub fn cleanup_done(id: u64) {
-    if let Ok(mut list) = CLEANUP.lock() {
-        list.retain(|(i, _, _)| *i != id);
-    }
-}
-
-async fn run_cleanups() {
-    let pending: Vec<_> = match CLEANUP.lock() {
-        Ok(mut list) => list.drain(..).collect(),
-        Err(_) => return,
-    };
-    for (_, what, undo) in pending {
-        render::print_note(&format!("interrupted: removing {what}"));
-        if let Some(undo) = undo {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(15), undo).await;
-        }
-    }
-}
-
 /// Run a plugin command to completion and map its outcome to the exit code.
 pub fn main_with<F, Fut>(output: &OutputArgs, body: F) -> ExitCode
 where
@@ -117,8 +77,9 @@ where
     let code = runtime.block_on(async {
         tokio::select! {
             result = body() => finish(result, output),
+            // Nothing the plugins create can be undone (an ephemeral container cannot be removed; applies and
+            // restarts are single API calls), so stopping is enough: dropping the future closes every stream.
             _ = tokio::signal::ctrl_c() => {
-                run_cleanups().await;
                 render::print_error("interrupted");
                 EXIT_INTERRUPTED
             }

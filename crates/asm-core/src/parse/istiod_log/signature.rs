@@ -392,19 +392,24 @@ fn classify_auth(msg: &str, scope: Option<&str>) -> Option<AuthMatch> {
         if t.contains("token is not authenticated") {
             add(JwtHint::NotAuthenticated);
         }
-        if t.contains("invalid bearer token")
-            || t.contains("cryptographic primitive")
+        let expired = t.contains("expired");
+        let audience = t.contains("audience");
+        let issuer = t.contains("issuer") || t.contains("issued by a different provider");
+        // The API server's token authenticators answer `[invalid bearer token, REASON]`: the prefix only says a
+        // bearer token was refused; a signature problem is meant only when no more specific reason follows.
+        if t.contains("cryptographic primitive")
             || t.contains("signature")
+            || (t.contains("invalid bearer token") && !(expired || audience || issuer))
         {
             add(JwtHint::BadSignature);
         }
-        if t.contains("expired") {
+        if expired {
             add(JwtHint::Expired);
         }
-        if t.contains("audience") {
+        if audience {
             add(JwtHint::Audience);
         }
-        if t.contains("issuer") {
+        if issuer {
             add(JwtHint::Issuer);
         }
         if t.contains("no bearer token") || t.contains("no http authorization header") {
