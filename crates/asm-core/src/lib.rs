@@ -14,3 +14,5 @@ pub mod cluster;
 pub mod model;
 pub mod parse;
 pub mod render;
+#[cfg(test)]
+mod test_support;

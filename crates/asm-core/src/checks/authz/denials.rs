@@ -635,11 +635,7 @@ mod tests {
     use crate::parse::cloud_logging::Reader;
 
     fn fixture(name: &str) -> String {
-        let path = format!(
-            "{}/../../tests/fixtures/authz/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+        crate::test_support::fixture("authz", name)
     }
 
     fn aggregate(name: &str) -> Aggregate {

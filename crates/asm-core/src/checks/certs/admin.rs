@@ -134,11 +134,7 @@ mod tests {
     use crate::parse::x509::summarize;
 
     fn read(name: &str) -> String {
-        let path = format!(
-            "{}/../../tests/fixtures/certs/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read_to_string(path).unwrap()
+        crate::test_support::fixture("certs", name)
     }
 
     #[test]

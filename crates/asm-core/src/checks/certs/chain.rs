@@ -499,11 +499,7 @@ mod tests {
     use crate::parse::x509::parse_pem_bundle;
 
     fn read(name: &str) -> String {
-        let path = format!(
-            "{}/../../tests/fixtures/certs/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+        crate::test_support::fixture("certs", name)
     }
 
     /// The fixtures were judged valid at capture time; tests use that clock, not the real one.

@@ -406,11 +406,7 @@ mod tests {
     use crate::parse::x509::{fingerprint, parse_pem_bundle, summarize};
 
     fn cm(ns: &str, file: &str) -> RootConfigMap {
-        let path = format!(
-            "{}/../../tests/fixtures/certs/{file}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        let certs = parse_pem_bundle(&std::fs::read(path).unwrap()).unwrap();
+        let certs = parse_pem_bundle(&crate::test_support::fixture_bytes("certs", file)).unwrap();
         let mut fps: Vec<String> = certs.iter().map(fingerprint).collect();
         fps.sort();
         RootConfigMap {

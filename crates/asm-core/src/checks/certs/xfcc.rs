@@ -178,11 +178,7 @@ mod tests {
     use crate::parse::xfcc::xfcc_from_text;
 
     fn header(name: &str) -> Option<String> {
-        let path = format!(
-            "{}/../../tests/fixtures/certs/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        xfcc_from_text(&std::fs::read_to_string(path).unwrap()).unwrap()
+        xfcc_from_text(&crate::test_support::fixture("certs", name)).unwrap()
     }
 
     fn probe(name: &str) -> XfccProbe {

@@ -96,6 +96,7 @@ pub fn judge(scan: &ContextScan, facts: &MeshFacts) -> Vec<Finding> {
     for kind in SignatureKind::ALL {
         out.push(signature_finding(scan, kind, facts));
     }
+    out.extend(facts.follow_up_errors.iter().cloned());
     out
 }
 
@@ -297,6 +298,12 @@ fn signature_finding(scan: &ContextScan, kind: SignatureKind, facts: &MeshFacts)
     if let Value::Object(m) = &mut data {
         match kind {
             SignatureKind::RbacForbidden => {
+                if !facts.rbac.is_empty() {
+                    m.insert(
+                        "rbac_chain".into(),
+                        serde_json::to_value(&facts.rbac).unwrap_or(Value::Null),
+                    );
+                }
                 m.insert(
                     "forbidden".into(),
                     Value::Array(

@@ -55,6 +55,9 @@ pub struct RbacChain {
     /// Bindings that name the Deployment's service account at all (whatever role).
     pub sa_bindings: Vec<String>,
     pub subject_access: Option<SubjectAccess>,
+    /// The object whose absence breaks the chain, as `kubectl get` names it (`ClusterRoleBinding
+    /// istiod-clusterrole-istio-system`), when one can be named.
+    pub missing: Option<String>,
     /// The first broken link, in words; `None` when the chain is complete.
     pub broken: Option<String>,
 }
@@ -188,6 +191,49 @@ pub fn judge_chain(
             .map(|n| format!(" in namespace {n}"))
             .unwrap_or_default()
     );
+    // Istio's charts bind each of istiod's ClusterRoles to its service account with a ClusterRoleBinding of the
+    // same name: when a granting istiod role has no binding to the account, that binding is what is missing.
+    let istiod_granting: Vec<&String> = granting_roles
+        .iter()
+        .filter(|r| r.starts_with("istiod-"))
+        .collect();
+    let missing_binding = || {
+        istiod_granting.iter().find_map(|r| {
+            match objs
+                .cluster_role_bindings
+                .iter()
+                .find(|b| b.metadata.name.as_deref() == Some(r.as_str()))
+            {
+                None => Some((
+                    format!("ClusterRoleBinding {r}"),
+                    format!(
+                        "ClusterRoleBinding {r} is missing: nothing binds ClusterRole {r} to {deployment_user}"
+                    ),
+                )),
+                Some(b) => {
+                    let subjects: Vec<String> = b
+                        .subjects
+                        .iter()
+                        .flatten()
+                        .map(|s| match &s.namespace {
+                            Some(n) => format!("{} {n}/{}", s.kind, s.name),
+                            None => format!("{} {}", s.kind, s.name),
+                        })
+                        .collect();
+                    Some((
+                        format!("ClusterRoleBinding {r}"),
+                        format!(
+                            "ClusterRoleBinding {r} binds {} {} to [{}], not to {deployment_user}",
+                            b.role_ref.kind,
+                            b.role_ref.name,
+                            subjects.join(", ")
+                        ),
+                    ))
+                }
+            }
+        })
+    };
+    let mut missing = None;
     let broken = if !logged_user.is_empty()
         && logged_user.starts_with("system:serviceaccount:")
         && logged_user != deployment_user
@@ -199,9 +245,12 @@ pub fn judge_chain(
     } else if granting_roles.is_empty() {
         Some(format!("no ClusterRole or Role grants {what}"))
     } else if granting_bindings.is_empty() {
+        let named = missing_binding();
+        missing = named.as_ref().map(|(m, _)| m.clone());
         Some(format!(
-            "no binding attaches a role granting {what} to {deployment_user} (roles that grant it: {})",
-            granting_roles.join(", ")
+            "no binding attaches a role granting {what} to {deployment_user}{} (roles that grant it: {})",
+            named.map(|(_, why)| format!(": {why}")).unwrap_or_default(),
+            short_list(&granting_roles)
         ))
     } else {
         subject_access
@@ -231,8 +280,26 @@ pub fn judge_chain(
         granting_bindings,
         sa_bindings,
         subject_access,
+        missing,
         broken,
     }
+}
+
+/// istiod's own roles first (they are the ones the runbook means), then at most three others and a count.
+pub fn short_list(roles: &[String]) -> String {
+    let (mut ours, others): (Vec<&String>, Vec<&String>) =
+        roles.iter().partition(|r| r.starts_with("istiod-"));
+    let extra = others.len().saturating_sub(3);
+    ours.extend(others.into_iter().take(3));
+    let mut s = ours
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if extra > 0 {
+        s.push_str(&format!(" and {extra} more"));
+    }
+    s
 }
 
 #[cfg(test)]
@@ -286,7 +353,32 @@ mod tests {
             "",
             None,
         );
-        assert!(c.broken.unwrap().starts_with("no binding attaches"));
+        assert_eq!(
+            c.missing.as_deref(),
+            Some("ClusterRoleBinding istiod-clusterrole-istio-system")
+        );
+        assert!(
+            c.broken
+                .unwrap()
+                .contains("ClusterRoleBinding istiod-clusterrole-istio-system is missing"),
+        );
+        // Near miss: the binding exists under the expected name but names another account.
+        let mut o = objs();
+        o.cluster_role_bindings[0].subjects.as_mut().unwrap()[0].name = "other".into();
+        let c = judge_chain(
+            &o,
+            "list",
+            "customresourcedefinitions",
+            "apiextensions.k8s.io",
+            None,
+            "",
+            None,
+        );
+        assert!(
+            c.broken
+                .unwrap()
+                .contains("binds ClusterRole istiod-clusterrole-istio-system to [ServiceAccount istio-system/other]"),
+        );
         let c = judge_chain(
             &objs(),
             "list",

@@ -24,6 +24,33 @@ pub struct MeshFacts {
     pub jwt_policy: Option<String>,
     /// The projected token audience of istio-proxy (`istio-ca` by default), when read.
     pub token_audience: Option<String>,
+    /// Follow-up steps that could not run (forbidden to this context's user, API errors): `error` findings,
+    /// each naming what to grant, reported after the signatures.
+    pub follow_up_errors: Vec<Finding>,
+}
+
+/// The API server's answer, as `kubectl auth can-i` would summarise it plus the fields of the review.
+pub fn sar_text(s: &super::rbac::SubjectAccess) -> String {
+    match &s.error {
+        Some(e) => format!("SubjectAccessReview could not run: {e}"),
+        None if s.allowed => format!(
+            "SubjectAccessReview: allowed=true{}",
+            if s.reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", s.reason)
+            }
+        ),
+        None => format!(
+            "SubjectAccessReview: allowed=false{}{}",
+            if s.denied { ", denied=true" } else { "" },
+            if s.reason.is_empty() {
+                " (no authorizer allows it; the API server gave no reason)".to_owned()
+            } else {
+                format!(" ({})", s.reason)
+            }
+        ),
+    }
 }
 
 fn kubectl(facts: &MeshFacts, context: &str) -> KubectlCommand {
@@ -101,6 +128,11 @@ fn tls(
         .iter()
         .filter(|f| matches!(f.status, Status::Fail | Status::Error))
         .collect();
+    let bad_word = if bad.iter().any(|f| f.status == Status::Error) {
+        "a bad or unreadable caBundle"
+    } else {
+        "a bad caBundle"
+    };
     if facts.webhook.is_empty() {
         let ctx = if context.is_empty() {
             String::new()
@@ -125,7 +157,7 @@ fn tls(
             steps.push("Every injector webhook's caBundle is present and matches istiod's CA: the rejecting peers are likely clients with a stale trust bundle; find them by IP: kubectl get pods -A -o wide | grep <IP>".into());
         } else {
             steps.push(format!(
-                "{} injector webhook(s) have a bad caBundle (see tls.webhook-ca-bundle); restart istiod so it re-patches them",
+                "{} injector webhook(s) have {bad_word} (see the caBundle evidence above); restart istiod so it re-patches them",
                 bad.len()
             ));
         }
@@ -250,67 +282,87 @@ fn rbac(
             ])
         ));
     } else {
+        let restart = restart_commands(context, facts).join(" ; ");
+        // Requests broken by the same missing object get one step, not one per refused resource.
+        let mut grouped: Vec<(String, String, Vec<String>, String)> = Vec::new();
         for c in &facts.rbac {
-            commands.push(
-                kubectl(facts, context)
-                    .args({
-                        let mut a = vec![
-                            "auth".to_owned(),
-                            "can-i".into(),
-                            c.verb.clone(),
-                            if c.api_group.is_empty() {
-                                c.resource.clone()
-                            } else {
-                                format!("{}.{}", c.resource, c.api_group)
-                            },
-                            format!("--as={}", c.deployment_user),
-                        ];
-                        if let Some(n) = &c.namespace {
-                            a.extend(["-n".into(), n.clone()]);
-                        }
-                        a
-                    })
-                    .render(),
-            );
-            let sar = c.subject_access.as_ref().map(|s| match &s.error {
-                Some(e) => format!("SubjectAccessReview could not run: {e}"),
-                None => format!(
-                    "SubjectAccessReview: {}{}",
-                    if s.allowed {
-                        "allowed"
-                    } else if s.denied {
-                        "denied"
-                    } else {
-                        "no opinion (denied)"
-                    },
-                    if s.reason.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", s.reason)
-                    }
-                ),
-            });
+            let mut a = vec![
+                "auth".to_owned(),
+                "can-i".into(),
+                c.verb.clone(),
+                if c.api_group.is_empty() {
+                    c.resource.clone()
+                } else {
+                    format!("{}.{}", c.resource, c.api_group)
+                },
+                format!("--as={}", c.deployment_user),
+            ];
+            if let Some(n) = &c.namespace {
+                a.extend(["-n".into(), n.clone()]);
+            }
+            let can_i = kubectl(facts, context).args(a).render();
+            commands.push(can_i.clone());
+            let sar = c.subject_access.as_ref().map(sar_text);
             evidence.push(format!(
                 "{}: runs as {}; roles granting {} {}: [{}]; bindings to it: [{}]{}",
                 c.deployment,
                 c.deployment_user,
                 c.verb,
                 c.resource,
-                c.granting_roles.join(", "),
+                super::rbac::short_list(&c.granting_roles),
                 c.granting_bindings.join(", "),
-                sar.map(|s| format!("; {s}")).unwrap_or_default()
+                sar.as_ref().map(|s| format!("; {s}")).unwrap_or_default()
             ));
-            match &c.broken {
-                Some(b) => steps.push(format!(
-                    "{}: {b}. Rerun the installation (istioctl install / asmcli / helm) with the same revision to recreate istiod's ClusterRoles and bindings, or bind a ClusterRole granting {} {} to {}",
+            let asked = format!(
+                "{can_i} → {}",
+                sar.unwrap_or_else(|| "not asked".to_owned())
+            );
+            match (&c.broken, &c.missing) {
+                (Some(b), Some(m)) => {
+                    let key = format!("{}\u{0}{m}", c.deployment);
+                    match grouped.iter_mut().find(|g| g.0 == key) {
+                        Some(g) => g.2.push(asked),
+                        None => grouped.push((key, b.clone(), vec![asked], m.clone())),
+                    }
+                }
+                (Some(b), None) => steps.push(format!(
+                    "{}: {b}. Ask the API server (runbook step 2): {asked}. Rerun the installation (istioctl install / asmcli / helm) with the same revision to recreate istiod's ClusterRoles and bindings, or bind a ClusterRole granting {} {} to {}; then restart istiod: {restart}",
                     c.deployment, c.verb, c.resource, c.deployment_user
                 )),
-                None => steps.push(format!(
-                    "{}: the RBAC chain is complete now (the API server allows {} {} for {}): the errors were transient or the permissions were fixed since; restart istiod if they continue: {}",
-                    c.deployment, c.verb, c.resource, c.deployment_user,
-                    restart_commands(context, facts).join(" ; ")
+                (None, _) => steps.push(format!(
+                    "{}: the RBAC chain is complete now (ask the API server: {asked}): the errors were transient or the permissions were fixed since; restart istiod if they continue: {restart}",
+                    c.deployment
                 )),
             }
+        }
+        for (key, broken, asked, missing) in grouped {
+            let deployment = key.split('\u{0}').next().unwrap_or_default();
+            let sa = facts
+                .rbac
+                .iter()
+                .find(|c| c.deployment == deployment)
+                .map(|c| c.deployment_user.clone())
+                .unwrap_or_default();
+            let recreate = match (
+                missing.strip_prefix("ClusterRoleBinding "),
+                sa.strip_prefix("system:serviceaccount:"),
+            ) {
+                (Some(name), Some(ns_sa)) => format!(
+                    ", or recreate it: {}",
+                    kubectl(facts, context).args([
+                        "create",
+                        "clusterrolebinding",
+                        name,
+                        &format!("--clusterrole={name}"),
+                        &format!("--serviceaccount={ns_sa}"),
+                    ])
+                ),
+                _ => String::new(),
+            };
+            steps.push(format!(
+                "{deployment}: {broken}. Ask the API server (runbook step 2): {}. Rerun the installation (istioctl install / asmcli / helm) with the same revision to recreate istiod's ClusterRoles and bindings{recreate}; then restart istiod: {restart}",
+                asked.join(" ; ")
+            ));
         }
     }
     (steps, commands, evidence)

@@ -483,6 +483,40 @@ mod tests {
     }
 
     #[test]
+    fn jwt_hints_name_the_specific_reason_behind_invalid_bearer_token() {
+        let hints = |raw: &str| match class(raw) {
+            Some(Classified::Auth(a)) => a.hints,
+            other => panic!("no auth match: {other:?}"),
+        };
+        let pre = "2024-05-01T10:00:04.100008Z\terror\tsecurity\tFailed to authenticate client from 10.0.0.7:47380: Authenticator ClientCertAuthenticator: no client certificate is presented; Authenticator KubeJWTAuthenticator: failed to validate the JWT from cluster \"Kubernetes\": ";
+        assert_eq!(
+            hints(&format!(
+                "{pre}the service account authentication returns an error: [invalid bearer token, service account token has expired]"
+            )),
+            vec![JwtHint::Expired]
+        );
+        assert_eq!(
+            hints(&format!(
+                "{pre}the service account authentication returns an error: [invalid bearer token, token audiences [\"x\"] is invalid for the target audiences [\"istio-ca\"]]"
+            )),
+            vec![JwtHint::Audience]
+        );
+        assert_eq!(
+            hints(&format!(
+                "{pre}oidc: id token issued by a different provider, expected \"a\" got \"b\""
+            )),
+            vec![JwtHint::Issuer]
+        );
+        // Near miss: the prefix alone is a refused token whose reason is unknown, as before.
+        assert_eq!(
+            hints(&format!(
+                "{pre}the service account authentication returns an error: [invalid bearer token]"
+            )),
+            vec![JwtHint::BadSignature]
+        );
+    }
+
+    #[test]
     fn near_misses() {
         assert_eq!(
             class("2024-03-01T10:00:00.000000Z\tinfo\tads\tpush: bad certificate list refreshed"),
