@@ -6,6 +6,7 @@
 use std::io::{IsTerminal, Read};
 use std::time::Duration;
 
+use asm_core::checks::logs::remediation::follow_up_error;
 use asm_core::checks::logs::{ContextScan, MeshFacts, SourceInfo, judge, judge_chain};
 use asm_core::checks::tls::webhook::check_all;
 use asm_core::cli::{
@@ -348,7 +349,23 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
         project_number: a.project_number.clone(),
         ..Default::default()
     };
-    let deps = deployments(&c, ns, "app=istiod").await.unwrap_or_default();
+    let deps = match deployments(&c, ns, "app=istiod").await {
+        Ok(d) => d,
+        Err(e) => {
+            if !a.no_follow_up {
+                facts.follow_up_errors.push(follow_up_error(
+                    CheckId::LogsRbacForbidden,
+                    &c.context,
+                    "istiod Deployment lookup (service account, JWT_POLICY, restart command)",
+                    &e.to_string(),
+                    &[("list", "deployments.apps")],
+                    None,
+                    g.cluster.kubeconfig.as_deref(),
+                ));
+            }
+            Vec::new()
+        }
+    };
     facts.deployments = deps
         .iter()
         .filter_map(|d| d.metadata.name.clone())
@@ -372,17 +389,42 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
     let found = |k: SignatureKind| sources.iter().any(|(_, s)| s.get(k).count > 0);
     if !a.no_follow_up {
         if found(SignatureKind::TlsBadCertificate) {
-            facts.webhook = webhook_findings(&c, g).await;
+            match webhook_findings(&c, g, ns).await {
+                Ok(f) => facts.webhook = f,
+                Err(e) => facts.follow_up_errors.push(follow_up_error(
+                    CheckId::LogsTlsBadCertificate,
+                    &c.context,
+                    "injector caBundle check",
+                    &e.to_string(),
+                    &[
+                        (
+                            "list",
+                            "mutatingwebhookconfigurations.admissionregistration.k8s.io",
+                        ),
+                        ("get", "configmaps"),
+                    ],
+                    Some(format!(
+                        "kubectl asm-tls webhook --context={}",
+                        asm_core::model::shell_quote(&c.context)
+                    )),
+                    g.cluster.kubeconfig.as_deref(),
+                )),
+            }
         }
         if found(SignatureKind::RbacForbidden) {
             let mut seen = Vec::new();
-            for (_, s) in &sources {
+            let mut chain_error = false;
+            let mut sar_error = false;
+            'requests: for (_, s) in &sources {
                 for (fm, _) in &s.get(SignatureKind::RbacForbidden).forbidden {
+                    // The user is part of the key: a line naming another account than the Deployment's is the
+                    // runbook's step 4 finding, and must not hide behind a same-resource line.
                     let key = (
                         fm.verb.clone(),
                         fm.resource.clone(),
                         fm.api_group.clone(),
                         fm.namespace.clone(),
+                        fm.user.clone(),
                     );
                     if seen.contains(&key) || seen.len() >= 5 || fm.path.is_some() {
                         continue;
@@ -392,11 +434,26 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
                         let objs = match rbac_objects(&c, d, fm.namespace.as_deref()).await {
                             Ok(o) => o,
                             Err(e) => {
-                                facts.webhook.push(
-                                    Finding::new(CheckId::LogsRbacForbidden, &c.context, "rbac")
-                                        .status(Status::Error, e.to_string()),
-                                );
-                                continue;
+                                chain_error = true;
+                                let mut grant = vec![
+                                    ("list", "clusterroles.rbac.authorization.k8s.io"),
+                                    ("list", "clusterrolebindings.rbac.authorization.k8s.io"),
+                                ];
+                                if fm.namespace.is_some() {
+                                    grant.push(("list", "roles.rbac.authorization.k8s.io"));
+                                    grant.push(("list", "rolebindings.rbac.authorization.k8s.io"));
+                                }
+                                facts.follow_up_errors.push(follow_up_error(
+                                    CheckId::LogsRbacForbidden,
+                                    &c.context,
+                                    "RBAC chain (ClusterRoles, bindings, SubjectAccessReview)",
+                                    &e.to_string(),
+                                    &grant,
+                                    None,
+                                    g.cluster.kubeconfig.as_deref(),
+                                ));
+                                // One refusal says it for every request; the manual steps stay in the finding.
+                                break 'requests;
                             }
                         };
                         let user = format!(
@@ -412,6 +469,18 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
                             fm.namespace.as_deref(),
                         )
                         .await;
+                        if let (Some(e), false) = (&sar.error, sar_error) {
+                            sar_error = true;
+                            facts.follow_up_errors.push(follow_up_error(
+                                CheckId::LogsRbacForbidden,
+                                &c.context,
+                                "SubjectAccessReview",
+                                e,
+                                &[("create", "subjectaccessreviews.authorization.k8s.io")],
+                                None,
+                                g.cluster.kubeconfig.as_deref(),
+                            ));
+                        }
                         facts.rbac.push(judge_chain(
                             &objs,
                             &fm.verb,
@@ -423,6 +492,10 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
                         ));
                     }
                 }
+            }
+            if chain_error {
+                // A partial chain would read as a verdict; the finding then gives the steps to run by hand.
+                facts.rbac.clear();
             }
         }
     }
@@ -439,29 +512,24 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
 
 /// The injector caBundle check of `asm-tls webhook`: the same snapshot (published root and istiod's live serving
 /// certificate) and the same pure judgement.
-async fn webhook_findings(c: &Cluster, g: &GlobalArgs) -> Vec<Finding> {
+async fn webhook_findings(
+    c: &Cluster,
+    g: &GlobalArgs,
+    istio_namespace: &str,
+) -> Result<Vec<Finding>, ClusterError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
-    match injector_snapshot(c, None, "istio-system", true).await {
-        Ok(snapshot) => check_all(
-            &snapshot,
-            now,
-            30 * 86_400,
-            &c.context,
-            "istio-system",
-            || KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&c.context)),
-        ),
-        Err(e) => vec![
-            Finding::new(
-                CheckId::TlsWebhookCaBundle,
-                &c.context,
-                "mutatingwebhookconfigurations",
-            )
-            .status(Status::Error, e.to_string()),
-        ],
-    }
+    let snapshot = injector_snapshot(c, None, istio_namespace, true).await?;
+    Ok(check_all(
+        &snapshot,
+        now,
+        30 * 86_400,
+        &c.context,
+        istio_namespace,
+        || KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&c.context)),
+    ))
 }
 
 /// No istiod pod: a managed control plane keeps its logs in Cloud Logging, or there is no mesh here.

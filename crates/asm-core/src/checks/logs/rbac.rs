@@ -198,18 +198,18 @@ pub fn judge_chain(
         .filter(|r| r.starts_with("istiod-"))
         .collect();
     let missing_binding = || {
-        istiod_granting.iter().find_map(|r| {
+        istiod_granting.first().map(|r| {
             match objs
                 .cluster_role_bindings
                 .iter()
                 .find(|b| b.metadata.name.as_deref() == Some(r.as_str()))
             {
-                None => Some((
+                None => (
                     format!("ClusterRoleBinding {r}"),
                     format!(
                         "ClusterRoleBinding {r} is missing: nothing binds ClusterRole {r} to {deployment_user}"
                     ),
-                )),
+                ),
                 Some(b) => {
                     let subjects: Vec<String> = b
                         .subjects
@@ -220,7 +220,7 @@ pub fn judge_chain(
                             None => format!("{} {}", s.kind, s.name),
                         })
                         .collect();
-                    Some((
+                    (
                         format!("ClusterRoleBinding {r}"),
                         format!(
                             "ClusterRoleBinding {r} binds {} {} to [{}], not to {deployment_user}",
@@ -228,7 +228,7 @@ pub fn judge_chain(
                             b.role_ref.name,
                             subjects.join(", ")
                         ),
-                    ))
+                    )
                 }
             }
         })

@@ -440,3 +440,48 @@ fn serverca(
     }
     (steps, Vec::new(), evidence)
 }
+
+/// A follow-up step that could not run, as an `error` finding: what was being checked, the API server's
+/// refusal, and the permission this context's user lacks (`grant`: `verb resource` pairs, `resource.group`).
+pub fn follow_up_error(
+    check: crate::model::CheckId,
+    context: &str,
+    step: &str,
+    error: &str,
+    grant: &[(&str, &str)],
+    by_hand: Option<String>,
+    kubeconfig: Option<&str>,
+) -> Finding {
+    let facts = MeshFacts {
+        kubeconfig: kubeconfig.map(str::to_owned),
+        ..Default::default()
+    };
+    let who = if context.is_empty() {
+        "the current context's user".to_owned()
+    } else {
+        format!("the user of context {context}")
+    };
+    let wanted: Vec<String> = grant.iter().map(|(v, r)| format!("{v} {r}")).collect();
+    let checks: Vec<String> = grant
+        .iter()
+        .map(|(v, r)| {
+            kubectl(&facts, context)
+                .args(["auth", "can-i", v, r])
+                .render()
+        })
+        .collect();
+    let mut f = Finding::new(check, context, format!("follow-up: {step}"))
+        .status(
+            Status::Error,
+            format!("the {step} could not run: {error}"),
+        )
+        .remediation(format!(
+            "Grant {who} {} (a ClusterRole with these verbs, bound to it), or run the scan from a context that has them; --no-follow-up skips this step. Check with: {}",
+            wanted.join(", "),
+            checks.join(" ; ")
+        ));
+    if let Some(h) = by_hand {
+        f = f.remediation(format!("Or do it by hand with an account that may: {h}"));
+    }
+    f
+}
