@@ -138,7 +138,19 @@ fn inconclusive_probes_exit_2_with_a_hint() {
 #[ignore = "needs the local mesh: scripts/test.sh brings it up and runs these"]
 fn exec_problems_are_named() {
     let _g = exclusive();
-    let cases: [(&[&str], &str); 4] = [
+    let cases: [(&[&str], &str); 5] = [
+        // Impersonation reaches the API server: a user with no grants may not even read the pod.
+        (
+            &[
+                "--context",
+                "mesh-east",
+                "--as",
+                "jane",
+                "--from",
+                "sleep.legacy",
+            ],
+            "forbidden: cannot get pods in namespace legacy",
+        ),
         (
             &["--context", "mesh-east-viewer", "--from", "sleep.legacy"],
             "forbidden: cannot create pods/exec in namespace legacy",
