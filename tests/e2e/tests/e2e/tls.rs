@@ -449,3 +449,74 @@ fn ctrl_c_stops_cleanly_with_130() {
         started.elapsed()
     );
 }
+
+#[test]
+#[ignore = "needs the local mesh: scripts/test.sh brings it up and runs these"]
+fn an_unreachable_cluster_does_not_hide_the_others() {
+    let _g = exclusive();
+    // A copy of the mesh's kubeconfig with one more context whose API server is not there.
+    let dir = std::env::temp_dir().join(format!("asm-e2e-kubeconfig-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kc = dir.join("config");
+    std::fs::copy(asm_e2e::kubeconfig(), &kc).unwrap();
+    let kcs = kc.to_str().unwrap();
+    for args in [
+        vec![
+            "config",
+            "--kubeconfig",
+            kcs,
+            "set-cluster",
+            "gone",
+            "--server=https://127.0.0.1:9",
+            "--insecure-skip-tls-verify=true",
+        ],
+        vec![
+            "config",
+            "--kubeconfig",
+            kcs,
+            "set-context",
+            "gone",
+            "--cluster=gone",
+            "--user=mesh-east-admin",
+        ],
+    ] {
+        assert_eq!(kubectl(&args).code, 0);
+    }
+    let r = kubectl(&[
+        "asm-tls",
+        "verify",
+        "--kubeconfig",
+        kcs,
+        "--context",
+        "mesh-east,gone",
+        "--request-timeout",
+        "5s",
+        "--from",
+        "sleep.legacy",
+        "--to",
+        "httpbin.sample:8000",
+        "-o",
+        "json",
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(r.code, 2, "{r:?}");
+    let checks = r.json()["checks"].as_array().unwrap().clone();
+    assert_eq!(checks.len(), 2, "{checks:?}");
+    assert_eq!(
+        (checks[0]["context"].as_str(), checks[0]["status"].as_str()),
+        (Some("mesh-east"), Some("pass"))
+    );
+    assert_eq!(
+        (checks[1]["context"].as_str(), checks[1]["status"].as_str()),
+        (Some("gone"), Some("error"))
+    );
+    let summary = checks[1]["summary"].as_str().unwrap();
+    assert!(summary.contains("cannot reach the API server"), "{summary}");
+    // The printed command carries the kubeconfig given, so it can be pasted as is.
+    assert!(
+        checks[0]["commands"][0]
+            .as_str()
+            .unwrap()
+            .contains(&format!("--kubeconfig={kcs}"))
+    );
+}
