@@ -168,7 +168,8 @@ fn print_commands_runs_nothing() {
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("kubectl exec --kubeconfig="), "{out}");
-    assert!(out.contains("--context=west sleep -n legacy -c istio-proxy -- openssl s_client -alpn istio -showcerts -connect httpbin.sample:8000"), "{out}");
+    // A workload name is looked up in the printed command itself (exact pod, then app label).
+    assert!(out.contains("--context=west pods -n legacy -l app=sleep -o name | head -n 1)\" -n legacy -c istio-proxy -- openssl s_client -alpn istio -showcerts -connect httpbin.sample:8000"), "{out}");
     let (code, out, _) = run(&[
         "xfcc",
         "--from",
