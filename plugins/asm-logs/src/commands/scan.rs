@@ -573,11 +573,16 @@ async fn no_istiod(c: &Cluster, g: &GlobalArgs, a: &Args) -> Finding {
     );
     if managed_cm || google_webhook {
         f.status(Status::Skip, "managed control plane: istiod runs in Google's project, its logs are in Cloud Logging, not in this cluster")
-            .evidence(format!(
-                "{}{}",
-                if managed_cm { format!("ConfigMap {ns}/asm-options present; ") } else { String::new() },
-                if google_webhook { "a MutatingWebhookConfiguration calls a *.googleapis.com URL" } else { "" }
-            ))
+            .evidence(
+                [
+                    managed_cm.then(|| format!("ConfigMap {ns}/asm-options present")),
+                    google_webhook.then(|| "a MutatingWebhookConfiguration calls a *.googleapis.com URL".to_owned()),
+                ]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; "),
+            )
             .remediation(format!("Read the managed control plane's logs from Cloud Logging and scan them offline: {read} > istiod.log && kubectl asm-logs scan -f istiod.log"))
     } else {
         f.status(Status::Error, format!("no pods labelled app=istiod in namespace {ns}{}", a.revision.as_ref().map(|r| format!(" for revision {r}")).unwrap_or_default()))

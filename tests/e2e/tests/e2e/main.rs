@@ -3,4 +3,5 @@
 
 mod authz;
 mod certs;
+mod logs;
 mod tls;

@@ -284,8 +284,14 @@ impl<'a> Scanner<'a> {
             Classified::Forbidden(f) => {
                 s.peers.add(&f.user, 1);
                 s.kinds.add(&format!("{} {}", f.verb, f.resource), 1);
-                if f.verb == "list"
-                    && (line.message.contains("error") || line.level == Some(Level::Error))
+                // The runbook's `error.*cannot list resource` is case-sensitive and runs on the raw line: a
+                // klog `E0501` header or a `warn` level is no "error" to grep (checked by running the regex
+                // on the live mesh's log).
+                if memchr::memmem::find_iter(raw, b"error")
+                    .next()
+                    .is_some_and(|i| {
+                        memchr::memmem::find(&raw[i..], b"cannot list resource").is_some()
+                    })
                 {
                     s.runbook_regex_hits += 1;
                 }
