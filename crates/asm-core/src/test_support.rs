@@ -4,10 +4,7 @@
 use std::path::PathBuf;
 
 pub fn fixture_path(folder: &str, name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures")
-        .join(folder)
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(folder).join(name)
 }
 
 pub fn fixture(folder: &str, name: &str) -> String {

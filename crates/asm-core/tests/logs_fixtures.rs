@@ -6,14 +6,10 @@ use std::path::PathBuf;
 
 use asm_core::checks::logs::{ContextScan, MeshFacts, SourceInfo, judge};
 use asm_core::model::{CheckId, Status};
-use asm_core::parse::istiod_log::{
-    Anchors, LineBuffer, Scanner, SignatureKind, SourceStats, scan_bytes,
-};
+use asm_core::parse::istiod_log::{Anchors, LineBuffer, Scanner, SignatureKind, SourceStats, scan_bytes};
 
 fn fixture(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/logs")
-        .join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/logs").join(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -28,18 +24,9 @@ fn counts(s: &SourceStats) -> [u64; 3] {
 fn verdicts(name: &str) -> Vec<(CheckId, Status)> {
     let scan = ContextScan {
         context: String::new(),
-        sources: vec![(
-            SourceInfo {
-                name: name.into(),
-                ..Default::default()
-            },
-            self::scan(name),
-        )],
+        sources: vec![(SourceInfo { name: name.into(), ..Default::default() }, self::scan(name))],
     };
-    judge(&scan, &MeshFacts::default())
-        .into_iter()
-        .map(|f| (f.id, f.status))
-        .collect()
+    judge(&scan, &MeshFacts::default()).into_iter().map(|f| (f.id, f.status)).collect()
 }
 
 #[test]
@@ -49,12 +36,8 @@ fn istio_1_9_serverca_at_index_and_raw_klog() {
     let auth = s.get(SignatureKind::ServercaAuth);
     assert_eq!(auth.runbook_regex_hits, 2);
     assert_eq!(
-        auth.authenticator_errors
-            .get("KubeJWTAuthenticator")
-            .map(String::as_str),
-        Some(
-            "failed to validate the JWT from cluster \"Kubernetes\": the token is not authenticated"
-        )
+        auth.authenticator_errors.get("KubeJWTAuthenticator").map(String::as_str),
+        Some("failed to validate the JWT from cluster \"Kubernetes\": the token is not authenticated")
     );
     assert_eq!(auth.kinds.top(1)[0].0, "token not authenticated");
     // The raw klog line has no year: counted, but untimed.
@@ -80,16 +63,8 @@ fn istio_1_12_klog_scope_info_and_error_lines_and_ads() {
     // 19 minutes × (info "failed to list" + error "Failed to watch") + 1 secret watch.
     assert_eq!(counts(&s), [1, 39, 2]);
     let r = s.get(SignatureKind::RbacForbidden);
-    assert_eq!(
-        r.levels.top(2),
-        vec![("error".to_owned(), 20), ("info".to_owned(), 19)]
-    );
-    let secret = r
-        .forbidden
-        .iter()
-        .find(|(f, _)| f.resource == "secrets")
-        .map(|(f, _)| f.clone())
-        .unwrap();
+    assert_eq!(r.levels.top(2), vec![("error".to_owned(), 20), ("info".to_owned(), 19)]);
+    let secret = r.forbidden.iter().find(|(f, _)| f.resource == "secrets").map(|(f, _)| f.clone()).unwrap();
     assert_eq!(secret.verb, "watch");
     assert_eq!(secret.namespace.as_deref(), Some("istio-system"));
     assert_eq!(secret.api_group, "");
@@ -99,12 +74,7 @@ fn istio_1_12_klog_scope_info_and_error_lines_and_ads() {
     // "Authentication failed for ADDR" (serverca) is missed by the runbook's regex; so is the ads line.
     assert_eq!(auth.runbook_regex_hits, 0);
     assert_eq!(auth.peers.top(1), vec![("10.8.1.7".to_owned(), 2)]);
-    assert!(
-        auth.kinds
-            .top(5)
-            .iter()
-            .any(|(k, _)| k == "token signature not verifiable")
-    );
+    assert!(auth.kinds.top(5).iter().any(|(k, _)| k == "token signature not verifiable"));
 }
 
 #[test]
@@ -134,14 +104,8 @@ fn istio_1_24_json_lines() {
     let (f, _) = &r.forbidden[0];
     assert_eq!(f.user, "system:serviceaccount:istio-system:istiod");
     assert_eq!(f.resource, "customresourcedefinitions");
-    assert_eq!(
-        f.reason, None,
-        "client-go's ': Failed to watch' suffix is not an authorizer reason"
-    );
-    assert_eq!(
-        r.first_time,
-        asm_core::parse::istiod_log::parse_rfc3339("2024-03-01T10:00:00.000000Z")
-    );
+    assert_eq!(f.reason, None, "client-go's ': Failed to watch' suffix is not an authorizer reason");
+    assert_eq!(r.first_time, asm_core::parse::istiod_log::parse_rfc3339("2024-03-01T10:00:00.000000Z"));
 }
 
 #[test]
@@ -158,13 +122,7 @@ fn near_misses_do_not_match() {
     let s = scan("near-misses.log");
     assert_eq!(counts(&s), [0, 0, 0]);
     assert!(s.near_misses >= 5, "near misses seen: {}", s.near_misses);
-    assert_eq!(
-        verdicts("near-misses.log")
-            .into_iter()
-            .filter(|(_, st)| *st != Status::Pass)
-            .count(),
-        0
-    );
+    assert_eq!(verdicts("near-misses.log").into_iter().filter(|(_, st)| *st != Status::Pass).count(), 0);
 }
 
 #[test]
@@ -172,14 +130,8 @@ fn runbook_samples_match() {
     let s = scan("runbook-samples.log");
     assert_eq!(counts(&s), [0, 1, 1]);
     let (f, _) = &s.get(SignatureKind::RbacForbidden).forbidden[0];
-    assert_eq!(
-        f.user,
-        "system:serviceaccount:istio-system:istiod-service-account"
-    );
-    assert_eq!(
-        f.service_account(),
-        Some(("istio-system", "istiod-service-account"))
-    );
+    assert_eq!(f.user, "system:serviceaccount:istio-system:istiod-service-account");
+    assert_eq!(f.service_account(), Some(("istio-system", "istiod-service-account")));
 }
 
 #[test]
@@ -214,19 +166,12 @@ fn garbage_truncation_and_invalid_utf8_do_not_panic() {
     for cut in (0..good.len()).step_by(97) {
         let _ = scan_bytes(&anchors, 0, &good[..cut]);
     }
-    let mut bad =
-        b"\xff\xfe TLS handshake error from \xff: remote error: tls: bad certificate\n".to_vec();
+    let mut bad = b"\xff\xfe TLS handshake error from \xff: remote error: tls: bad certificate\n".to_vec();
     bad.extend_from_slice(b"{\"msg\": \"User \\\"x\" cannot list resource\n");
-    bad.extend_from_slice(
-        b"Authentication failed: Authenticator \xc3\x28 at index 9999999999999999999 got error: \n",
-    );
+    bad.extend_from_slice(b"Authentication failed: Authenticator \xc3\x28 at index 9999999999999999999 got error: \n");
     bad.extend_from_slice(b"forbidden: User \"\" cannot");
     bad.extend(std::iter::repeat_n(b'A', 200_000));
     bad.extend_from_slice(b" TLS handshake error\n\n\n");
     let s = scan_bytes(&anchors, 0, &bad);
-    assert_eq!(
-        s.get(SignatureKind::TlsBadCertificate).count,
-        0,
-        "no address: not a match"
-    );
+    assert_eq!(s.get(SignatureKind::TlsBadCertificate).count, 0, "no address: not a match");
 }

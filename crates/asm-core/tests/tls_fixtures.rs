@@ -9,42 +9,24 @@ use asm_core::model::{ExecOutput, ExitReport, Status};
 use asm_core::parse::x509::{parse_pem_bundle, summarize};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/tls")
-        .join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/tls").join(name)
 }
 
 fn probe(case: &str) -> ExecOutput {
-    let text =
-        std::fs::read_to_string(fixture(&format!("probe-{case}.json"))).expect("fixture exists");
+    let text = std::fs::read_to_string(fixture(&format!("probe-{case}.json"))).expect("fixture exists");
     let v: serde_json::Value = serde_json::from_str(&text).expect("fixture is JSON");
     let code = v["exit"].as_i64().expect("exit") as i32;
-    let exit = if code == 0 {
-        ExitReport::Success
-    } else {
-        ExitReport::Code { code }
-    };
-    ExecOutput {
-        stdout: v["stdout"].as_str().unwrap().into(),
-        stderr: v["stderr"].as_str().unwrap().into(),
-        exit,
-    }
+    let exit = if code == 0 { ExitReport::Success } else { ExitReport::Code { code } };
+    ExecOutput { stdout: v["stdout"].as_str().unwrap().into(), stderr: v["stderr"].as_str().unwrap().into(), exit }
 }
 
 /// The same probe judged with the exit status as reported, lost, and misreported as 1 (runtimes that flatten
 /// every failure): the verdict must not change.
 fn judged_every_way(case: &str) -> Vec<PlaintextVerdict> {
     let out = probe(case);
-    let lost = ExecOutput {
-        exit: ExitReport::Unreported,
-        ..out.clone()
-    };
+    let lost = ExecOutput { exit: ExitReport::Unreported, ..out.clone() };
     let flattened = ExecOutput {
-        exit: if out.exit == ExitReport::Success {
-            ExitReport::Success
-        } else {
-            ExitReport::Code { code: 1 }
-        },
+        exit: if out.exit == ExitReport::Success { ExitReport::Success } else { ExitReport::Code { code: 1 } },
         ..out.clone()
     };
     vec![judge(&out), judge(&lost), judge(&flattened)]
@@ -106,11 +88,7 @@ fn istiod_ca(with_serving: bool) -> IstiodCa {
     IstiodCa {
         roots_source: "ConfigMap istio-system/istio-ca-root-cert".into(),
         roots: parse_pem_bundle(&pem("ca-root.pem")).unwrap(),
-        serving_chain: if with_serving {
-            parse_pem_bundle(&pem("istiod-serving.pem")).unwrap()
-        } else {
-            vec![]
-        },
+        serving_chain: if with_serving { parse_pem_bundle(&pem("istiod-serving.pem")).unwrap() } else { vec![] },
         serving_source: "pod istio-system/istiod-1 port 15017".into(),
     }
 }
@@ -125,13 +103,7 @@ const MONTH: i64 = 30 * 86_400;
 #[test]
 fn valid_bundle_passes_against_live_serving_cert_and_published_root() {
     for with_serving in [true, false] {
-        let f = check(
-            &webhook(Some(pem("ca-root.pem"))),
-            &istiod_ca(with_serving),
-            now(),
-            MONTH,
-            "ctx",
-        );
+        let f = check(&webhook(Some(pem("ca-root.pem"))), &istiod_ca(with_serving), now(), MONTH, "ctx");
         assert_eq!(f.status, Status::Pass, "{f:?}");
     }
 }
@@ -141,17 +113,9 @@ fn bad_bundles_fail_with_the_reason() {
     let cases: [(&str, Option<Vec<u8>>, &str); 5] = [
         ("empty", Some(Vec::new()), "caBundle is empty"),
         ("missing", None, "caBundle is empty"),
-        (
-            "garbage",
-            Some(pem("ca-garbage.bin")),
-            "no PEM certificate block",
-        ),
+        ("garbage", Some(pem("ca-garbage.bin")), "no PEM certificate block"),
         ("expired", Some(pem("ca-expired.pem")), "expired"),
-        (
-            "unrelated",
-            Some(pem("ca-unrelated.pem")),
-            "does not contain the CA that signs istiod's serving certificate",
-        ),
+        ("unrelated", Some(pem("ca-unrelated.pem")), "does not contain the CA that signs istiod's serving certificate"),
     ];
     for (case, bundle, words) in cases {
         let f = check(&webhook(bundle), &istiod_ca(true), now(), MONTH, "ctx");
@@ -159,42 +123,20 @@ fn bad_bundles_fail_with_the_reason() {
         assert!(f.summary.contains(words), "{case}: {}", f.summary);
     }
     // Without the live serving cert, the published root is the reference.
-    let f = check(
-        &webhook(Some(pem("ca-unrelated.pem"))),
-        &istiod_ca(false),
-        now(),
-        MONTH,
-        "ctx",
-    );
+    let f = check(&webhook(Some(pem("ca-unrelated.pem"))), &istiod_ca(false), now(), MONTH, "ctx");
     assert_eq!(f.status, Status::Fail);
-    assert!(
-        f.summary.contains("does not match istiod's CA root"),
-        "{}",
-        f.summary
-    );
+    assert!(f.summary.contains("does not match istiod's CA root"), "{}", f.summary);
 }
 
 #[test]
 fn bundle_that_expires_soon_warns() {
     let root = summarize(&parse_pem_bundle(&pem("ca-root.pem")).unwrap()[0]);
-    let f = check(
-        &webhook(Some(pem("ca-root.pem"))),
-        &istiod_ca(true),
-        root.not_after - 86_400,
-        MONTH,
-        "ctx",
-    );
+    let f = check(&webhook(Some(pem("ca-root.pem"))), &istiod_ca(true), root.not_after - 86_400, MONTH, "ctx");
     assert_eq!(f.status, Status::Warn, "{f:?}");
 }
 
 #[test]
 fn nothing_to_compare_with_is_a_warning_not_a_pass() {
-    let f = check(
-        &webhook(Some(pem("ca-root.pem"))),
-        &IstiodCa::default(),
-        now(),
-        MONTH,
-        "ctx",
-    );
+    let f = check(&webhook(Some(pem("ca-root.pem"))), &IstiodCa::default(), now(), MONTH, "ctx");
     assert_eq!(f.status, Status::Warn);
 }

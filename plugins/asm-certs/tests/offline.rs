@@ -3,25 +3,15 @@
 use std::process::Command;
 
 fn fixture(name: &str) -> String {
-    format!(
-        "{}/../../tests/fixtures/certs/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    )
+    format!("{}/../../tests/fixtures/certs/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 fn captured_at() -> String {
-    std::fs::read_to_string(fixture("captured-at"))
-        .unwrap()
-        .trim()
-        .to_owned()
+    std::fs::read_to_string(fixture("captured-at")).unwrap().trim().to_owned()
 }
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-asm_certs"))
-        .args(args)
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-asm_certs")).args(args).env("NO_COLOR", "1").output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -33,10 +23,7 @@ fn json(args: &[&str]) -> (i32, serde_json::Value) {
     let mut all = args.to_vec();
     all.extend(["-o", "json"]);
     let (code, out, err) = run(&all);
-    (
-        code,
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}")),
-    )
+    (code, serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out} {err}")))
 }
 
 fn statuses(v: &serde_json::Value) -> Vec<(String, String)> {
@@ -44,12 +31,7 @@ fn statuses(v: &serde_json::Value) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| {
-            (
-                c["id"].as_str().unwrap().to_owned(),
-                c["status"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|c| (c["id"].as_str().unwrap().to_owned(), c["status"].as_str().unwrap().to_owned()))
         .collect()
 }
 
@@ -70,12 +52,8 @@ fn inspect_istiod_chain_passes_with_its_root() {
     assert_eq!(code, 0);
     assert_eq!(
         statuses(&v),
-        [
-            ("certs.chain", "pass"),
-            ("certs.root", "pass"),
-            ("certs.expiry", "pass")
-        ]
-        .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        [("certs.chain", "pass"), ("certs.root", "pass"), ("certs.expiry", "pass")]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
     );
     assert_eq!(v["checks"][1]["data"]["kind"], "istiod");
 }
@@ -83,11 +61,7 @@ fn inspect_istiod_chain_passes_with_its_root() {
 #[test]
 fn inspect_failures_exit_1_in_every_format() {
     let at = captured_at();
-    for f in [
-        "sclient-broken-link.txt",
-        "sclient-expired.txt",
-        "sclient-notyet.txt",
-    ] {
+    for f in ["sclient-broken-link.txt", "sclient-expired.txt", "sclient-notyet.txt"] {
         for o in ["table", "json", "yaml"] {
             let (code, _, _) = run(&["inspect", "-f", &fixture(f), "--at", &at, "-o", o]);
             assert_eq!(code, 1, "{f} -o {o}");
@@ -109,10 +83,7 @@ fn inspect_failures_exit_1_in_every_format() {
 fn inspect_bad_input_is_a_usage_error() {
     let (code, _, err) = run(&["inspect", "-f", &fixture("README.md")]);
     assert_eq!(code, 2);
-    assert!(
-        err.contains("neither `openssl s_client` output nor a PEM bundle"),
-        "{err}"
-    );
+    assert!(err.contains("neither `openssl s_client` output nor a PEM bundle"), "{err}");
     let (code, _, err) = run(&["inspect", "-f", "/nonexistent/file"]);
     assert_eq!(code, 2);
     assert!(err.contains("cannot read /nonexistent/file"), "{err}");
@@ -170,15 +141,11 @@ fn print_commands_runs_nothing() {
     assert!(out.contains("kubectl exec --kubeconfig="), "{out}");
     // A workload name is looked up in the printed command itself (exact pod, then app label).
     assert!(out.contains("--context=west pods -n legacy -l app=sleep -o name | head -n 1)\" -n legacy -c istio-proxy -- openssl s_client -alpn istio -showcerts -connect httpbin.sample:8000"), "{out}");
-    let (code, out, _) = run(&[
-        "xfcc",
-        "--from",
-        "sleep.legacy",
-        "--print-commands",
-        "--kubeconfig",
-        &kc,
-    ]);
+    let (code, out, _) = run(&["xfcc", "--from", "sleep.legacy", "--print-commands", "--kubeconfig", &kc]);
     assert_eq!(code, 0);
-    assert!(out.contains("curl -sS --max-time 10 http://httpbin.sample:8000/headers | grep X-Forwarded-Client-Cert"), "{out}");
+    assert!(
+        out.contains("curl -sS --max-time 10 http://httpbin.sample:8000/headers | grep X-Forwarded-Client-Cert"),
+        "{out}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

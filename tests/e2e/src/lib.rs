@@ -20,12 +20,8 @@ pub struct Run {
 impl Run {
     /// The report of a `-o json` run.
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!(
-                "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-                self.stdout, self.stderr
-            )
-        })
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr))
     }
 
     /// `(status, summary)` of every check in a `-o json` report.
@@ -35,10 +31,7 @@ impl Run {
             .map(|a| {
                 a.iter()
                     .map(|c| {
-                        (
-                            c["status"].as_str().unwrap_or("").to_owned(),
-                            c["summary"].as_str().unwrap_or("").to_owned(),
-                        )
+                        (c["status"].as_str().unwrap_or("").to_owned(), c["summary"].as_str().unwrap_or("").to_owned())
                     })
                     .collect()
             })
@@ -84,18 +77,13 @@ pub fn repo() -> PathBuf {
 
 /// Where the mesh keeps its state (kubeconfig, logs), as scripts/mesh/lib/common.sh decides.
 pub fn mesh_dir() -> PathBuf {
-    std::env::var_os("ASM_MESH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp/kubectl-asm-mesh"))
+    std::env::var_os("ASM_MESH_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp/kubectl-asm-mesh"))
 }
 
 fn cache_bin() -> PathBuf {
     let cache = std::env::var_os("ASM_CACHE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
-                .join(".cache/kubectl-asm/v1")
-        });
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/kubectl-asm/v1"));
     cache.join("bin")
 }
 
@@ -110,17 +98,10 @@ fn plugin_dir() -> PathBuf {
         }
         let exe = std::env::current_exe().expect("test binary path");
         // target/<profile>/deps/e2e-HASH -> target/<profile>
-        let target = exe
-            .parent()
-            .and_then(Path::parent)
-            .map(Path::to_path_buf)
-            .expect("target dir");
+        let target = exe.parent().and_then(Path::parent).map(Path::to_path_buf).expect("target dir");
         let dir = target.join("e2e-plugins");
         let _ = std::fs::create_dir_all(&dir);
-        for entry in std::fs::read_dir(&target)
-            .expect("target dir readable")
-            .flatten()
-        {
+        for entry in std::fs::read_dir(&target).expect("target dir readable").flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with("kubectl-asm_") && !name.contains('.') {
                 let link = dir.join(&name);
@@ -135,21 +116,12 @@ fn plugin_dir() -> PathBuf {
 
 /// PATH with the plugins first, then the mesh's binaries (pip kubectl, not any system kubectl).
 pub fn path() -> String {
-    format!(
-        "{}:{}:{}",
-        plugin_dir().display(),
-        cache_bin().display(),
-        std::env::var("PATH").unwrap_or_default()
-    )
+    format!("{}:{}:{}", plugin_dir().display(), cache_bin().display(), std::env::var("PATH").unwrap_or_default())
 }
 
 pub fn kubeconfig() -> PathBuf {
     let k = mesh_dir().join("kubeconfig");
-    assert!(
-        k.exists(),
-        "the local mesh is not up ({} missing): run scripts/mesh/up.sh first",
-        k.display()
-    );
+    assert!(k.exists(), "the local mesh is not up ({} missing): run scripts/mesh/up.sh first", k.display());
     k
 }
 
@@ -208,19 +180,12 @@ pub struct Exclusive {
 pub fn exclusive() -> Exclusive {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(mesh_dir().join("e2e.lock"))
-        .ok();
+    let file =
+        std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(mesh_dir().join("e2e.lock")).ok();
     if let Some(f) = &file {
         let _ = f.lock();
     }
-    Exclusive {
-        _file: file,
-        _guard: guard,
-    }
+    Exclusive { _file: file, _guard: guard }
 }
 
 /// Poll `ready` every half second until it holds or `timeout` passes; false on timeout.

@@ -14,13 +14,7 @@ pub struct ClusterArgs {
     #[arg(long, global = true, value_name = "PATH")]
     pub kubeconfig: Option<String>,
     /// Context to use; repeat it or give a comma list to check several clusters at once
-    #[arg(
-        long = "context",
-        visible_alias = "contexts",
-        global = true,
-        value_delimiter = ',',
-        value_name = "CTX"
-    )]
+    #[arg(long = "context", visible_alias = "contexts", global = true, value_delimiter = ',', value_name = "CTX")]
     pub contexts: Vec<String>,
     /// Run against every context in the kubeconfig
     #[arg(long, global = true, conflicts_with = "contexts")]
@@ -88,13 +82,9 @@ pub struct GlobalArgs {
 /// kubectl-style durations: `30s`, `2m`, `1h`, `500ms`, `7d`, a bare number of seconds, or `0`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (examples: 30s, 2m, 500ms)"))?;
+    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration (examples: 30s, 2m, 500ms)"))?;
     let secs = match unit {
         "" | "s" => n,
         "ms" => n / 1000.0,
@@ -102,9 +92,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "h" => n * 3600.0,
         "d" => n * 86_400.0,
         _ => {
-            return Err(format!(
-                "{s:?} has unknown unit {unit:?} (use ms, s, m, h or d)"
-            ));
+            return Err(format!("{s:?} has unknown unit {unit:?} (use ms, s, m, h or d)"));
         }
     };
     if !secs.is_finite() || !(0.0..=86_400.0 * 365.0).contains(&secs) {

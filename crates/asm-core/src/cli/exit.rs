@@ -26,35 +26,15 @@ mod tests {
     use crate::model::{CheckId, Finding};
 
     fn report(statuses: &[Status]) -> Report {
-        Report::new(
-            statuses
-                .iter()
-                .map(|s| Finding::new(CheckId::TlsPlaintext, "c", "t").status(*s, "x"))
-                .collect(),
-        )
+        Report::new(statuses.iter().map(|s| Finding::new(CheckId::TlsPlaintext, "c", "t").status(*s, "x")).collect())
     }
 
     #[test]
     fn worst_status_against_the_threshold() {
         assert_eq!(exit_code(&report(&[]), FailOn::Fail), EXIT_OK);
-        assert_eq!(
-            exit_code(
-                &report(&[Status::Pass, Status::Warn, Status::Skip]),
-                FailOn::Fail
-            ),
-            EXIT_OK
-        );
-        assert_eq!(
-            exit_code(&report(&[Status::Pass, Status::Warn]), FailOn::Warn),
-            EXIT_FAIL
-        );
-        assert_eq!(
-            exit_code(&report(&[Status::Fail, Status::Pass]), FailOn::Fail),
-            EXIT_FAIL
-        );
-        assert_eq!(
-            exit_code(&report(&[Status::Fail, Status::Error]), FailOn::Fail),
-            EXIT_ERROR
-        );
+        assert_eq!(exit_code(&report(&[Status::Pass, Status::Warn, Status::Skip]), FailOn::Fail), EXIT_OK);
+        assert_eq!(exit_code(&report(&[Status::Pass, Status::Warn]), FailOn::Warn), EXIT_FAIL);
+        assert_eq!(exit_code(&report(&[Status::Fail, Status::Pass]), FailOn::Fail), EXIT_FAIL);
+        assert_eq!(exit_code(&report(&[Status::Fail, Status::Error]), FailOn::Fail), EXIT_ERROR);
     }
 }

@@ -10,7 +10,4 @@ mod run;
 pub use args::{ClusterArgs, FailOn, GlobalArgs, OutputArgs, parse_duration};
 pub use confirm::confirm;
 pub use exit::{EXIT_ERROR, EXIT_FAIL, EXIT_INTERRUPTED, EXIT_OK, exit_code};
-pub use run::{
-    CliError, Outcome, PlannedCommand, error_finding, for_each_cluster, for_each_cluster_on,
-    main_with,
-};
+pub use run::{CliError, Outcome, PlannedCommand, error_finding, for_each_cluster, for_each_cluster_on, main_with};

@@ -37,9 +37,7 @@ pub struct CliError {
 
 impl CliError {
     pub fn usage(message: impl Into<String>) -> Self {
-        CliError {
-            message: message.into(),
-        }
+        CliError { message: message.into() }
     }
 }
 
@@ -51,9 +49,7 @@ impl std::fmt::Display for CliError {
 
 impl From<ClusterError> for CliError {
     fn from(e: ClusterError) -> Self {
-        CliError {
-            message: e.to_string(),
-        }
+        CliError { message: e.to_string() }
     }
 }
 
@@ -63,11 +59,7 @@ where
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<Outcome, CliError>>,
 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(r) => r,
         Err(e) => {
             render::print_error(&format!("cannot start the async runtime: {e}"));
@@ -97,10 +89,7 @@ fn finish(result: Result<Outcome, CliError>, output: &OutputArgs) -> u8 {
             exit_code(&report, output.fail_on)
         }
         Ok(Outcome::Commands(cmds)) => {
-            let rows: Vec<_> = cmds
-                .into_iter()
-                .map(|c| (c.context, c.purpose, c.command))
-                .collect();
+            let rows: Vec<_> = cmds.into_iter().map(|c| (c.context, c.purpose, c.command)).collect();
             render::print_commands(&rows);
             EXIT_OK
         }
@@ -127,12 +116,7 @@ where
 
 /// [`for_each_cluster`], naming `target` in the error finding of a cluster that fails, so the table says what
 /// could not be checked.
-pub async fn for_each_cluster_on<F, Fut>(
-    clusters: &[Cluster],
-    id: CheckId,
-    target: &str,
-    check: F,
-) -> Vec<Finding>
+pub async fn for_each_cluster_on<F, Fut>(clusters: &[Cluster], id: CheckId, target: &str, check: F) -> Vec<Finding>
 where
     F: Fn(Cluster) -> Fut,
     Fut: Future<Output = Result<Vec<Finding>, ClusterError>>,

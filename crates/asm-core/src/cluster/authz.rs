@@ -18,13 +18,7 @@ fn policies(cluster: &Cluster, namespace: &str) -> Api<DynamicObject> {
 }
 
 fn map(cluster: &Cluster, verb: &str, namespace: &str, e: kube::Error) -> ClusterError {
-    ClusterError::from_kube(
-        &cluster.context,
-        verb,
-        "authorizationpolicies.security.istio.io",
-        Some(namespace),
-        e,
-    )
+    ClusterError::from_kube(&cluster.context, verb, "authorizationpolicies.security.istio.io", Some(namespace), e)
 }
 
 pub async fn namespace_exists(cluster: &Cluster, name: &str) -> Result<bool, ClusterError> {
@@ -41,10 +35,7 @@ pub async fn get_policy(
     namespace: &str,
     name: &str,
 ) -> Result<Option<serde_json::Value>, ClusterError> {
-    let found = policies(cluster, namespace)
-        .get_opt(name)
-        .await
-        .map_err(|e| map(cluster, "get", namespace, e))?;
+    let found = policies(cluster, namespace).get_opt(name).await.map_err(|e| map(cluster, "get", namespace, e))?;
     Ok(found.map(|o| serde_json::to_value(o).unwrap_or_default()))
 }
 
@@ -56,13 +47,7 @@ pub async fn apply_policy(
     field_manager: &str,
     dry_run: bool,
 ) -> Result<serde_json::Value, ClusterError> {
-    let field = |p: &str| {
-        object
-            .pointer(p)
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
+    let field = |p: &str| object.pointer(p).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
     let (namespace, name) = (field("/metadata/namespace"), field("/metadata/name"));
     let mut params = PatchParams::apply(field_manager);
     params.dry_run = dry_run;
@@ -80,17 +65,16 @@ pub async fn services_selecting(
     labels: &BTreeMap<String, String>,
 ) -> Result<Vec<String>, ClusterError> {
     let api: Api<Service> = Api::namespaced(cluster.client.clone(), namespace);
-    let list = api.list(&Default::default()).await.map_err(|e| {
-        ClusterError::from_kube(&cluster.context, "list", "services", Some(namespace), e)
-    })?;
+    let list = api
+        .list(&Default::default())
+        .await
+        .map_err(|e| ClusterError::from_kube(&cluster.context, "list", "services", Some(namespace), e))?;
     Ok(list
         .items
         .into_iter()
         .filter(|s| {
             let sel = s.spec.as_ref().and_then(|s| s.selector.as_ref());
-            sel.is_some_and(|sel| {
-                !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k) == Some(v))
-            })
+            sel.is_some_and(|sel| !sel.is_empty() && sel.iter().all(|(k, v)| labels.get(k) == Some(v)))
         })
         .filter_map(|s| s.metadata.name)
         .collect())

@@ -30,9 +30,7 @@ pub struct Cluster {
 
 impl std::fmt::Debug for Cluster {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Cluster")
-            .field("context", &self.context)
-            .finish()
+        f.debug_struct("Cluster").field("context", &self.context).finish()
     }
 }
 
@@ -53,10 +51,7 @@ pub fn context_names(sel: &Selection, kc: &Kubeconfig) -> Result<Vec<String>, Cl
         let mut names = Vec::new();
         for c in &sel.contexts {
             if !known.contains(c) {
-                return Err(ClusterError::UnknownContext {
-                    context: c.clone(),
-                    known: known.join(", "),
-                });
+                return Err(ClusterError::UnknownContext { context: c.clone(), known: known.join(", ") });
             }
             if !names.contains(c) {
                 names.push(c.clone());
@@ -67,16 +62,12 @@ pub fn context_names(sel: &Selection, kc: &Kubeconfig) -> Result<Vec<String>, Cl
         match &kc.current_context {
             Some(c) if !c.is_empty() => vec![c.clone()],
             _ => {
-                return Err(ClusterError::Kubeconfig(
-                    "no current-context is set; pass --context NAME".into(),
-                ));
+                return Err(ClusterError::Kubeconfig("no current-context is set; pass --context NAME".into()));
             }
         }
     };
     if names.is_empty() {
-        return Err(ClusterError::Kubeconfig(
-            "the kubeconfig has no contexts".into(),
-        ));
+        return Err(ClusterError::Kubeconfig("the kubeconfig has no contexts".into()));
     }
     Ok(names)
 }
@@ -88,10 +79,7 @@ pub async fn connect_all(sel: &Selection) -> Result<Vec<Cluster>, ClusterError> 
     let timeout = sel.request_timeout.unwrap_or(Duration::from_secs(30));
     let mut clusters = Vec::new();
     for name in context_names(sel, &kc)? {
-        let opts = KubeConfigOptions {
-            context: Some(name.clone()),
-            ..Default::default()
-        };
+        let opts = KubeConfigOptions { context: Some(name.clone()), ..Default::default() };
         let mut config = kube::Config::from_custom_kubeconfig(kc.clone(), &opts)
             .await
             .map_err(|e| ClusterError::Kubeconfig(format!("context {name}: {e}")))?;
@@ -105,15 +93,9 @@ pub async fn connect_all(sel: &Selection) -> Result<Vec<Cluster>, ClusterError> 
         config.read_timeout = Some(timeout);
         config.write_timeout = Some(timeout);
         let default_namespace = config.default_namespace.clone();
-        let client = kube::Client::try_from(config).map_err(|e| {
-            ClusterError::Kubeconfig(format!("context {name}: cannot build a client: {e}"))
-        })?;
-        clusters.push(Cluster {
-            context: name,
-            client,
-            default_namespace,
-            timeout,
-        });
+        let client = kube::Client::try_from(config)
+            .map_err(|e| ClusterError::Kubeconfig(format!("context {name}: cannot build a client: {e}")))?;
+        clusters.push(Cluster { context: name, client, default_namespace, timeout });
     }
     Ok(clusters)
 }

@@ -40,26 +40,11 @@ pub async fn run_ephemeral(cluster: &Cluster, run: &DebugRun<'_>) -> Result<Stri
             "tty": false,
         }]}
     });
-    pods.patch_ephemeral_containers(run.pod, &PatchParams::default(), &Patch::Strategic(patch))
-        .await
-        .map_err(|e| {
-            ClusterError::from_kube(
-                &cluster.context,
-                "patch",
-                "pods/ephemeralcontainers",
-                Some(run.namespace),
-                e,
-            )
-        })?;
-    let what = format!(
-        "debug container {} in {}/{}",
-        run.name, run.namespace, run.pod
-    );
-    let gave_up = |message: String| ClusterError::Api {
-        context: cluster.context.clone(),
-        what: what.clone(),
-        message,
-    };
+    pods.patch_ephemeral_containers(run.pod, &PatchParams::default(), &Patch::Strategic(patch)).await.map_err(|e| {
+        ClusterError::from_kube(&cluster.context, "patch", "pods/ephemeralcontainers", Some(run.namespace), e)
+    })?;
+    let what = format!("debug container {} in {}/{}", run.name, run.namespace, run.pod);
+    let gave_up = |message: String| ClusterError::Api { context: cluster.context.clone(), what: what.clone(), message };
     // Without any status the kubelet is not going to run it: do not wait the image-pull allowance.
     let grace = run.timeout.min(NO_STATUS_GRACE);
     let started = tokio::time::Instant::now();
@@ -67,9 +52,10 @@ pub async fn run_ephemeral(cluster: &Cluster, run: &DebugRun<'_>) -> Result<Stri
     let mut seen: Option<String> = None;
     let wait = async {
         loop {
-            let pod = pods.get(run.pod).await.map_err(|e| {
-                ClusterError::from_kube(&cluster.context, "get", "pods", Some(run.namespace), e)
-            })?;
+            let pod = pods
+                .get(run.pod)
+                .await
+                .map_err(|e| ClusterError::from_kube(&cluster.context, "get", "pods", Some(run.namespace), e))?;
             let state = pod
                 .status
                 .as_ref()
@@ -116,10 +102,7 @@ pub async fn run_ephemeral(cluster: &Cluster, run: &DebugRun<'_>) -> Result<Stri
                             run.timeout
                         )
                     } else {
-                        format!(
-                            "still {s} after {:?}; raise --probe-timeout or check the node",
-                            run.timeout
-                        )
+                        format!("still {s} after {:?}; raise --probe-timeout or check the node", run.timeout)
                     }));
                 }
                 _ => {}
@@ -128,22 +111,12 @@ pub async fn run_ephemeral(cluster: &Cluster, run: &DebugRun<'_>) -> Result<Stri
         }
     };
     // A stuck API call must not outlive the allowance either.
-    tokio::time::timeout(run.timeout + Duration::from_secs(5), wait)
+    tokio::time::timeout(run.timeout + Duration::from_secs(5), wait).await.map_err(|_| ClusterError::Timeout {
+        context: cluster.context.clone(),
+        what: what.clone(),
+        after: run.timeout,
+    })??;
+    pods.logs(run.pod, &LogParams { container: Some(run.name.to_owned()), ..Default::default() })
         .await
-        .map_err(|_| ClusterError::Timeout {
-            context: cluster.context.clone(),
-            what: what.clone(),
-            after: run.timeout,
-        })??;
-    pods.logs(
-        run.pod,
-        &LogParams {
-            container: Some(run.name.to_owned()),
-            ..Default::default()
-        },
-    )
-    .await
-    .map_err(|e| {
-        ClusterError::from_kube(&cluster.context, "get", "pods/log", Some(run.namespace), e)
-    })
+        .map_err(|e| ClusterError::from_kube(&cluster.context, "get", "pods/log", Some(run.namespace), e))
 }

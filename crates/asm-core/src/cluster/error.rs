@@ -13,58 +13,25 @@ pub enum ClusterError {
     )]
     Unreachable { context: String, message: String },
     #[error("[{context}] forbidden: cannot {verb} {resource}{ns}. Check with: kubectl auth can-i {verb} {resource}{ns_flag} --context={context}", ns = in_ns(.namespace), ns_flag = ns_flag(.namespace))]
-    Forbidden {
-        context: String,
-        verb: String,
-        resource: String,
-        namespace: Option<String>,
-    },
+    Forbidden { context: String, verb: String, resource: String, namespace: Option<String> },
     #[error("[{context}] {kind} {name:?} not found{ns}", ns = in_ns(.namespace))]
-    NotFound {
-        context: String,
-        kind: String,
-        name: String,
-        namespace: Option<String>,
-    },
+    NotFound { context: String, kind: String, name: String, namespace: Option<String> },
     #[error(
         "[{context}] pod {namespace}/{pod} has no container {container:?} (containers: {available}). Choose one with -c"
     )]
-    ContainerNotFound {
-        context: String,
-        namespace: String,
-        pod: String,
-        container: String,
-        available: String,
-    },
-    #[error(
-        "[{context}] pod {namespace}/{pod} is {phase}, not Running: nothing can be exec'd into it"
-    )]
-    PodNotRunning {
-        context: String,
-        namespace: String,
-        pod: String,
-        phase: String,
-    },
+    ContainerNotFound { context: String, namespace: String, pod: String, container: String, available: String },
+    #[error("[{context}] pod {namespace}/{pod} is {phase}, not Running: nothing can be exec'd into it")]
+    PodNotRunning { context: String, namespace: String, pod: String, phase: String },
     #[error(
         "[{context}] {what} did not finish within {after:?}; raise the timeout or check the API server and the pod"
     )]
-    Timeout {
-        context: String,
-        what: String,
-        after: Duration,
-    },
+    Timeout { context: String, what: String, after: Duration },
     #[error("[{context}] {what}: {message}")]
-    Api {
-        context: String,
-        what: String,
-        message: String,
-    },
+    Api { context: String, what: String, message: String },
 }
 
 fn in_ns(ns: &Option<String>) -> String {
-    ns.as_ref()
-        .map(|n| format!(" in namespace {n}"))
-        .unwrap_or_default()
+    ns.as_ref().map(|n| format!(" in namespace {n}")).unwrap_or_default()
 }
 
 fn ns_flag(ns: &Option<String>) -> String {
@@ -73,13 +40,7 @@ fn ns_flag(ns: &Option<String>) -> String {
 
 impl ClusterError {
     /// Map a kube error from `verb resource` into the operator's terms.
-    pub fn from_kube(
-        context: &str,
-        verb: &str,
-        resource: &str,
-        namespace: Option<&str>,
-        err: kube::Error,
-    ) -> Self {
+    pub fn from_kube(context: &str, verb: &str, resource: &str, namespace: Option<&str>, err: kube::Error) -> Self {
         let ns = namespace.map(str::to_owned);
         match err {
             kube::Error::Api(s) if s.code == 403 => ClusterError::Forbidden {
@@ -99,34 +60,24 @@ impl ClusterError {
             kube::Error::Api(s) if s.code == 404 => ClusterError::NotFound {
                 context: context.into(),
                 kind: resource.into(),
-                name: s
-                    .details
-                    .as_ref()
-                    .map(|d| d.name.clone())
-                    .unwrap_or_default(),
+                name: s.details.as_ref().map(|d| d.name.clone()).unwrap_or_default(),
                 namespace: ns,
             },
-            kube::Error::UpgradeConnection(
-                kube::client::UpgradeConnectionError::ProtocolSwitch(code),
-            ) if code.as_u16() == 403 => ClusterError::Forbidden {
-                context: context.into(),
-                verb: verb.into(),
-                resource: resource.into(),
-                namespace: ns,
-            },
-            kube::Error::Api(s) => ClusterError::Api {
-                context: context.into(),
-                what: format!("{verb} {resource}"),
-                message: s.message,
-            },
-            kube::Error::HyperError(e) => ClusterError::Unreachable {
-                context: context.into(),
-                message: e.to_string(),
-            },
-            kube::Error::Service(e) => ClusterError::Unreachable {
-                context: context.into(),
-                message: flatten(&*e),
-            },
+            kube::Error::UpgradeConnection(kube::client::UpgradeConnectionError::ProtocolSwitch(code))
+                if code.as_u16() == 403 =>
+            {
+                ClusterError::Forbidden {
+                    context: context.into(),
+                    verb: verb.into(),
+                    resource: resource.into(),
+                    namespace: ns,
+                }
+            }
+            kube::Error::Api(s) => {
+                ClusterError::Api { context: context.into(), what: format!("{verb} {resource}"), message: s.message }
+            }
+            kube::Error::HyperError(e) => ClusterError::Unreachable { context: context.into(), message: e.to_string() },
+            kube::Error::Service(e) => ClusterError::Unreachable { context: context.into(), message: flatten(&*e) },
             other => ClusterError::Api {
                 context: context.into(),
                 what: format!("{verb} {resource}"),

@@ -24,40 +24,20 @@ pub struct ExecRequest<'a> {
 }
 
 pub async fn exec(cluster: &Cluster, req: &ExecRequest<'_>) -> Result<ExecOutput, ClusterError> {
-    let what = format!(
-        "exec into {}/{} -c {}",
-        req.namespace, req.pod, req.container
-    );
+    let what = format!("exec into {}/{} -c {}", req.namespace, req.pod, req.container);
     match tokio::time::timeout(req.timeout, run(cluster, req)).await {
         Ok(r) => r,
-        Err(_) => Err(ClusterError::Timeout {
-            context: cluster.context.clone(),
-            what,
-            after: req.timeout,
-        }),
+        Err(_) => Err(ClusterError::Timeout { context: cluster.context.clone(), what, after: req.timeout }),
     }
 }
 
 async fn run(cluster: &Cluster, req: &ExecRequest<'_>) -> Result<ExecOutput, ClusterError> {
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), req.namespace);
-    let params = AttachParams::default()
-        .container(req.container)
-        .stdin(false)
-        .stdout(true)
-        .stderr(true)
-        .tty(false);
+    let params = AttachParams::default().container(req.container).stdin(false).stdout(true).stderr(true).tty(false);
     let mut proc = pods
         .exec(req.pod, req.argv.iter().map(String::as_str), &params)
         .await
-        .map_err(|e| {
-            ClusterError::from_kube(
-                &cluster.context,
-                "create",
-                "pods/exec",
-                Some(req.namespace),
-                e,
-            )
-        })?;
+        .map_err(|e| ClusterError::from_kube(&cluster.context, "create", "pods/exec", Some(req.namespace), e))?;
     let status = proc.take_status();
     let (mut out, mut err) = (proc.stdout(), proc.stderr());
     let read_out = async {
@@ -101,20 +81,14 @@ fn exit_report(status: Option<&Status>) -> ExitReport {
             .details
             .as_ref()
             .and_then(|d| d.causes.as_ref())
-            .and_then(|causes| {
-                causes
-                    .iter()
-                    .find(|c| c.reason.as_deref() == Some("ExitCode"))
-            })
+            .and_then(|causes| causes.iter().find(|c| c.reason.as_deref() == Some("ExitCode")))
             .and_then(|c| c.message.as_deref())
             .and_then(|m| m.parse().ok());
         if let Some(code) = code {
             return ExitReport::Code { code };
         }
     }
-    ExitReport::StartFailed {
-        message: s.message.clone().unwrap_or_default(),
-    }
+    ExitReport::StartFailed { message: s.message.clone().unwrap_or_default() }
 }
 
 #[cfg(test)]
@@ -128,24 +102,14 @@ mod tests {
     #[test]
     fn non_zero_exit_code_is_read_from_causes() {
         // The status object kube-apiserver sends on the exec error channel, as kubectl reads it.
-        let s = status(
-            serde_json::json!({"status": "Failure", "reason": "NonZeroExitCode",
+        let s = status(serde_json::json!({"status": "Failure", "reason": "NonZeroExitCode",
             "message": "command terminated with non-zero exit code: exit status 56",
-            "details": {"causes": [{"reason": "ExitCode", "message": "56"}]}}),
-        );
+            "details": {"causes": [{"reason": "ExitCode", "message": "56"}]}}));
         assert_eq!(exit_report(Some(&s)), ExitReport::Code { code: 56 });
-        assert_eq!(
-            exit_report(Some(&status(serde_json::json!({"status": "Success"})))),
-            ExitReport::Success
-        );
+        assert_eq!(exit_report(Some(&status(serde_json::json!({"status": "Success"})))), ExitReport::Success);
         assert_eq!(exit_report(None), ExitReport::Unreported);
-        let start = status(
-            serde_json::json!({"status": "Failure", "reason": "InternalError",
-            "message": "exec: \"curl\": executable file not found in $PATH"}),
-        );
-        assert!(matches!(
-            exit_report(Some(&start)),
-            ExitReport::StartFailed { .. }
-        ));
+        let start = status(serde_json::json!({"status": "Failure", "reason": "InternalError",
+            "message": "exec: \"curl\": executable file not found in $PATH"}));
+        assert!(matches!(exit_report(Some(&start)), ExitReport::StartFailed { .. }));
     }
 }

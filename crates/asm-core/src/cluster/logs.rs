@@ -46,11 +46,7 @@ impl LogRequest<'_> {
 
 /// Stream a container's log, calling `on_line` for every line (without its newline). Returns the number
 /// of lines read.
-pub async fn stream_lines<F>(
-    cluster: &Cluster,
-    req: &LogRequest<'_>,
-    mut on_line: F,
-) -> Result<u64, ClusterError>
+pub async fn stream_lines<F>(cluster: &Cluster, req: &LogRequest<'_>, mut on_line: F) -> Result<u64, ClusterError>
 where
     F: FnMut(&str),
 {
@@ -61,12 +57,8 @@ where
         tail_lines: req.tail,
         ..LogParams::default()
     };
-    let what = format!(
-        "reading the log of {}/{} -c {}",
-        req.namespace, req.pod, req.container
-    );
-    let map =
-        |e| ClusterError::from_kube(&cluster.context, "get", "pods/log", Some(req.namespace), e);
+    let what = format!("reading the log of {}/{} -c {}", req.namespace, req.pod, req.container);
+    let map = |e| ClusterError::from_kube(&cluster.context, "get", "pods/log", Some(req.namespace), e);
     let read = async {
         let stream = api.log_stream(req.pod, &params).await.map_err(map)?;
         let mut lines = stream.lines();
@@ -83,11 +75,7 @@ where
     };
     match tokio::time::timeout(req.timeout, read).await {
         Ok(r) => r,
-        Err(_) => Err(ClusterError::Timeout {
-            context: cluster.context.clone(),
-            what,
-            after: req.timeout,
-        }),
+        Err(_) => Err(ClusterError::Timeout { context: cluster.context.clone(), what, after: req.timeout }),
     }
 }
 
@@ -96,9 +84,7 @@ where
 pub fn has_container(pod: &Pod, container: &str) -> bool {
     pod.spec.as_ref().is_some_and(|s| {
         s.containers.iter().any(|c| c.name == container)
-            || s.init_containers
-                .as_ref()
-                .is_some_and(|ic| ic.iter().any(|c| c.name == container))
+            || s.init_containers.as_ref().is_some_and(|ic| ic.iter().any(|c| c.name == container))
     })
 }
 
@@ -116,13 +102,7 @@ pub async fn pods_with_container(
         .list(&ListParams::default().fields("status.phase=Running"))
         .await
         .map_err(|e| ClusterError::from_kube(&cluster.context, "list", "pods", namespace, e))?;
-    let mut pods: Vec<Pod> = list
-        .items
-        .into_iter()
-        .filter(|p| has_container(p, container))
-        .collect();
-    pods.sort_by(|a, b| {
-        (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
-    });
+    let mut pods: Vec<Pod> = list.items.into_iter().filter(|p| has_container(p, container)).collect();
+    pods.sort_by(|a, b| (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name)));
     Ok(pods)
 }

@@ -18,11 +18,7 @@ pub fn is_injector(mwc: &MutatingWebhookConfiguration) -> bool {
     let name = mwc.metadata.name.as_deref().unwrap_or_default();
     name.starts_with("istio-sidecar-injector")
         || name.starts_with("istio-revision-tag-")
-        || mwc
-            .webhooks
-            .iter()
-            .flatten()
-            .any(|w| w.name.ends_with("sidecar-injector.istio.io"))
+        || mwc.webhooks.iter().flatten().any(|w| w.name.ends_with("sidecar-injector.istio.io"))
 }
 
 /// Every webhook of every sidecar-injector configuration, optionally only one revision's.
@@ -31,22 +27,13 @@ pub async fn injector_webhooks(
     revision: Option<&str>,
 ) -> Result<Vec<InjectorWebhook>, ClusterError> {
     let api: Api<MutatingWebhookConfiguration> = Api::all(cluster.client.clone());
-    let list = api.list(&ListParams::default()).await.map_err(|e| {
-        ClusterError::from_kube(
-            &cluster.context,
-            "list",
-            "mutatingwebhookconfigurations",
-            None,
-            e,
-        )
-    })?;
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| ClusterError::from_kube(&cluster.context, "list", "mutatingwebhookconfigurations", None, e))?;
     let mut out = Vec::new();
     for mwc in list.items.iter().filter(|m| is_injector(m)) {
-        let rev = mwc
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get("istio.io/rev").cloned());
+        let rev = mwc.metadata.labels.as_ref().and_then(|l| l.get("istio.io/rev").cloned());
         if revision.is_some_and(|r| rev.as_deref().unwrap_or("default") != r) {
             continue;
         }
@@ -70,11 +57,7 @@ pub async fn injector_webhooks(
                 endpoint,
                 revision: rev.clone(),
                 service: cc.service.as_ref().map(|s| {
-                    (
-                        s.namespace.clone(),
-                        s.name.clone(),
-                        u16::try_from(s.port.unwrap_or(443)).unwrap_or(443),
-                    )
+                    (s.namespace.clone(), s.name.clone(), u16::try_from(s.port.unwrap_or(443)).unwrap_or(443))
                 }),
             });
         }
@@ -83,33 +66,16 @@ pub async fn injector_webhooks(
 }
 
 /// istiod's CA as published in `istio_namespace`'s istio-ca-root-cert ConfigMap.
-pub async fn published_root(
-    cluster: &Cluster,
-    istio_namespace: &str,
-) -> Result<IstiodCa, ClusterError> {
+pub async fn published_root(cluster: &Cluster, istio_namespace: &str) -> Result<IstiodCa, ClusterError> {
     let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), istio_namespace);
     let source = format!("ConfigMap {istio_namespace}/istio-ca-root-cert");
-    let cm = api.get_opt("istio-ca-root-cert").await.map_err(|e| {
-        ClusterError::from_kube(
-            &cluster.context,
-            "get",
-            "configmaps",
-            Some(istio_namespace),
-            e,
-        )
-    })?;
-    let pem = cm
-        .and_then(|c| c.data)
-        .and_then(|d| d.get("root-cert.pem").cloned());
-    let roots = pem
-        .as_deref()
-        .map(|p| parse_pem_bundle(p.as_bytes()).unwrap_or_default())
-        .unwrap_or_default();
-    Ok(IstiodCa {
-        roots_source: source,
-        roots,
-        ..Default::default()
-    })
+    let cm = api
+        .get_opt("istio-ca-root-cert")
+        .await
+        .map_err(|e| ClusterError::from_kube(&cluster.context, "get", "configmaps", Some(istio_namespace), e))?;
+    let pem = cm.and_then(|c| c.data).and_then(|d| d.get("root-cert.pem").cloned());
+    let roots = pem.as_deref().map(|p| parse_pem_bundle(p.as_bytes()).unwrap_or_default()).unwrap_or_default();
+    Ok(IstiodCa { roots_source: source, roots, ..Default::default() })
 }
 
 /// Add istiod's live serving chain, fetched from the pod behind the webhook's Service over a port-forward.
@@ -132,14 +98,10 @@ pub async fn add_serving_chain(
             name: name.into(),
             namespace: Some(ns.into()),
         })?;
-    let target = backends
-        .target_port(port, pod)
-        .and_then(|p| u16::try_from(p).ok())
-        .unwrap_or(15017);
+    let target = backends.target_port(port, pod).and_then(|p| u16::try_from(p).ok()).unwrap_or(15017);
     let pod_name = pod.metadata.name.clone().unwrap_or_default();
     let sni = format!("{name}.{ns}.svc");
-    ca.serving_chain =
-        portforward::tls_peer_chain(cluster, ns, &pod_name, target, &sni, timeout).await?;
+    ca.serving_chain = portforward::tls_peer_chain(cluster, ns, &pod_name, target, &sni, timeout).await?;
     ca.serving_source = format!("pod {ns}/{pod_name} port {target}");
     Ok(())
 }
@@ -171,30 +133,22 @@ pub async fn injector_snapshot(
         if let (Some(svc), true) = (&w.service, live) {
             if !serving.iter().any(|(k, _)| k == svc) {
                 let mut with_live = base.clone();
-                let r = add_serving_chain(
-                    cluster,
-                    &mut with_live,
-                    (&svc.0, &svc.1, svc.2),
-                    cluster.timeout,
-                )
-                .await
-                .map(|()| with_live)
-                .map_err(|e| e.to_string());
+                let r = add_serving_chain(cluster, &mut with_live, (&svc.0, &svc.1, svc.2), cluster.timeout)
+                    .await
+                    .map(|()| with_live)
+                    .map_err(|e| e.to_string());
                 serving.push((svc.clone(), r));
             }
             match serving.iter().find(|(k, _)| k == svc).map(|(_, r)| r) {
                 Some(Ok(with_live)) => ca = with_live.clone(),
-                Some(Err(e)) => notes.push(format!("istiod's live serving certificate could not be read ({e}); compared with the published root only")),
+                Some(Err(e)) => notes.push(format!(
+                    "istiod's live serving certificate could not be read ({e}); compared with the published root only"
+                )),
                 None => {}
             }
         }
         let index = index_in_config.entry(w.configuration.clone()).or_default();
-        out.push(WebhookSnapshot {
-            webhook: w,
-            ca,
-            notes,
-            index: *index,
-        });
+        out.push(WebhookSnapshot { webhook: w, ca, notes, index: *index });
         *index += 1;
     }
     Ok(out)

@@ -21,10 +21,7 @@ impl IstioKind {
             IstioKind::AuthorizationPolicy => ("AuthorizationPolicy", "authorizationpolicies"),
             IstioKind::RequestAuthentication => ("RequestAuthentication", "requestauthentications"),
         };
-        (
-            GroupVersionKind::gvk("security.istio.io", version, kind),
-            plural,
-        )
+        (GroupVersionKind::gvk("security.istio.io", version, kind), plural)
     }
 
     pub fn plural(self) -> &'static str {
@@ -49,11 +46,7 @@ pub async fn list_dynamic(
         };
         match api.list(&ListParams::default()).await {
             Ok(list) => {
-                return Ok(list
-                    .items
-                    .into_iter()
-                    .map(|o| serde_json::to_value(o).unwrap_or_default())
-                    .collect());
+                return Ok(list.items.into_iter().map(|o| serde_json::to_value(o).unwrap_or_default()).collect());
             }
             Err(kube::Error::Api(s)) if s.code == 404 => last = Some(kube::Error::Api(s)),
             Err(e) => {

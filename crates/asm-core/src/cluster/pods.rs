@@ -19,9 +19,7 @@ pub struct PodRef {
 pub fn parse_pod_ref(s: &str, namespace_flag: Option<&str>) -> Result<PodRef, String> {
     let s = s.trim();
     if s.is_empty() {
-        return Err(
-            "empty pod reference; expected POD[.NAMESPACE] or deploy/NAME[.NAMESPACE]".into(),
-        );
+        return Err("empty pod reference; expected POD[.NAMESPACE] or deploy/NAME[.NAMESPACE]".into());
     }
     let (name, namespace) = match s.rsplit_once('.') {
         Some((n, ns)) if !n.is_empty() && !ns.is_empty() => (n.to_owned(), Some(ns.to_owned())),
@@ -29,11 +27,7 @@ pub fn parse_pod_ref(s: &str, namespace_flag: Option<&str>) -> Result<PodRef, St
         None => (s.to_owned(), namespace_flag.map(str::to_owned)),
     };
     let bare = name.rsplit('/').next().unwrap_or_default();
-    if bare.is_empty()
-        || !bare
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
+    if bare.is_empty() || !bare.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
         return Err(format!("{name:?} is not a valid pod or deployment name"));
     }
     Ok(PodRef { name, namespace })
@@ -51,19 +45,11 @@ pub struct ResolvedPod {
 
 impl ResolvedPod {
     pub fn containers(&self) -> Vec<String> {
-        self.pod
-            .spec
-            .as_ref()
-            .map(|s| s.containers.iter().map(|c| c.name.clone()).collect())
-            .unwrap_or_default()
+        self.pod.spec.as_ref().map(|s| s.containers.iter().map(|c| c.name.clone()).collect()).unwrap_or_default()
     }
 
     pub fn phase(&self) -> String {
-        self.pod
-            .status
-            .as_ref()
-            .and_then(|s| s.phase.clone())
-            .unwrap_or_else(|| "Unknown".into())
+        self.pod.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_else(|| "Unknown".into())
     }
 
     pub fn labels(&self) -> std::collections::BTreeMap<String, String> {
@@ -71,11 +57,7 @@ impl ResolvedPod {
     }
 
     pub fn service_account(&self) -> String {
-        self.pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.service_account_name.clone())
-            .unwrap_or_else(|| "default".into())
+        self.pod.spec.as_ref().and_then(|s| s.service_account_name.clone()).unwrap_or_else(|| "default".into())
     }
 
     /// Err unless the pod is Running and has `container`.
@@ -105,75 +87,42 @@ impl ResolvedPod {
 /// Resolve a reference: an exact pod, a Deployment's first running pod, or the first running pod labelled
 /// `app=NAME`.
 pub async fn find_pod(cluster: &Cluster, r: &PodRef) -> Result<ResolvedPod, ClusterError> {
-    let ns = r
-        .namespace
-        .clone()
-        .unwrap_or_else(|| cluster.default_namespace.clone());
+    let ns = r.namespace.clone().unwrap_or_else(|| cluster.default_namespace.clone());
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
     let map = |e| ClusterError::from_kube(&cluster.context, "get", "pods", Some(&ns), e);
 
-    let (selector, how) = if let Some(deploy) = r
-        .name
-        .strip_prefix("deploy/")
-        .or_else(|| r.name.strip_prefix("deployment/"))
-    {
-        let deps: Api<Deployment> = Api::namespaced(cluster.client.clone(), &ns);
-        let d = deps
-            .get_opt(deploy)
-            .await
-            .map_err(|e| {
-                ClusterError::from_kube(&cluster.context, "get", "deployments", Some(&ns), e)
-            })?
-            .ok_or_else(|| not_found(cluster, "deployment", deploy, &ns))?;
-        let labels = d
-            .spec
-            .and_then(|s| s.selector.match_labels)
-            .unwrap_or_default();
-        let sel = labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",");
-        (sel, format!("deployment {ns}/{deploy}"))
-    } else {
-        if let Some(pod) = pods.get_opt(&r.name).await.map_err(map)? {
-            return Ok(ResolvedPod {
-                name: r.name.clone(),
-                namespace: ns.clone(),
-                how: format!("pod {ns}/{}", r.name),
-                pod,
-            });
-        }
-        (format!("app={}", r.name), format!("label app={}", r.name))
-    };
-    let list = pods
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(map)?;
+    let (selector, how) =
+        if let Some(deploy) = r.name.strip_prefix("deploy/").or_else(|| r.name.strip_prefix("deployment/")) {
+            let deps: Api<Deployment> = Api::namespaced(cluster.client.clone(), &ns);
+            let d = deps
+                .get_opt(deploy)
+                .await
+                .map_err(|e| ClusterError::from_kube(&cluster.context, "get", "deployments", Some(&ns), e))?
+                .ok_or_else(|| not_found(cluster, "deployment", deploy, &ns))?;
+            let labels = d.spec.and_then(|s| s.selector.match_labels).unwrap_or_default();
+            let sel = labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+            (sel, format!("deployment {ns}/{deploy}"))
+        } else {
+            if let Some(pod) = pods.get_opt(&r.name).await.map_err(map)? {
+                return Ok(ResolvedPod {
+                    name: r.name.clone(),
+                    namespace: ns.clone(),
+                    how: format!("pod {ns}/{}", r.name),
+                    pod,
+                });
+            }
+            (format!("app={}", r.name), format!("label app={}", r.name))
+        };
+    let list = pods.list(&ListParams::default().labels(&selector)).await.map_err(map)?;
     let mut candidates: Vec<Pod> = list.items;
     // Prefer running pods, then the oldest, so repeated runs pick the same one.
     candidates.sort_by_key(|p| {
         let running = p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running");
-        (
-            !running,
-            p.metadata
-                .creation_timestamp
-                .as_ref()
-                .map(|t| t.0.to_string()),
-            p.metadata.name.clone(),
-        )
+        (!running, p.metadata.creation_timestamp.as_ref().map(|t| t.0.to_string()), p.metadata.name.clone())
     });
-    let pod = candidates
-        .into_iter()
-        .next()
-        .ok_or_else(|| not_found(cluster, "pod", &r.name, &ns))?;
+    let pod = candidates.into_iter().next().ok_or_else(|| not_found(cluster, "pod", &r.name, &ns))?;
     let name = pod.metadata.name.clone().unwrap_or_default();
-    Ok(ResolvedPod {
-        how: format!("pod {ns}/{name} ({how}, selector {selector})"),
-        name,
-        namespace: ns,
-        pod,
-    })
+    Ok(ResolvedPod { how: format!("pod {ns}/{name} ({how}, selector {selector})"), name, namespace: ns, pod })
 }
 
 fn not_found(cluster: &Cluster, kind: &str, name: &str, ns: &str) -> ClusterError {
@@ -196,11 +145,7 @@ pub async fn probe_source(
     let pod = find_pod(cluster, r).await?;
     let container = match container {
         Some(name) => name.to_owned(),
-        None => pod
-            .containers()
-            .into_iter()
-            .find(|n| n != "istio-proxy")
-            .unwrap_or_else(|| "istio-proxy".into()),
+        None => pod.containers().into_iter().find(|n| n != "istio-proxy").unwrap_or_else(|| "istio-proxy".into()),
     };
     pod.require_container(&cluster.context, &container)?;
     Ok((pod, container))
@@ -214,22 +159,13 @@ mod tests {
     fn pod_refs() {
         assert_eq!(
             parse_pod_ref("sleep.legacy", None).unwrap(),
-            PodRef {
-                name: "sleep".into(),
-                namespace: Some("legacy".into())
-            }
+            PodRef { name: "sleep".into(), namespace: Some("legacy".into()) }
         );
         assert_eq!(
             parse_pod_ref("sleep", Some("foo")).unwrap(),
-            PodRef {
-                name: "sleep".into(),
-                namespace: Some("foo".into())
-            }
+            PodRef { name: "sleep".into(), namespace: Some("foo".into()) }
         );
-        assert_eq!(
-            parse_pod_ref("deploy/sleep.legacy", None).unwrap().name,
-            "deploy/sleep"
-        );
+        assert_eq!(parse_pod_ref("deploy/sleep.legacy", None).unwrap().name, "deploy/sleep");
         assert!(parse_pod_ref("", None).is_err());
         assert!(parse_pod_ref("Sleep!", None).is_err());
         assert!(parse_pod_ref(".legacy", None).is_err());

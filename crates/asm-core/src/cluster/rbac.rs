@@ -3,9 +3,7 @@
 //! The judgement is pure and lives in checks::logs::rbac.
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec,
-};
+use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use kube::api::{Api, ListParams, PostParams};
 
@@ -23,18 +21,12 @@ pub fn deployment_service_account(d: &Deployment) -> String {
 }
 
 /// Deployments matching a label selector in a namespace (`app=istiod`).
-pub async fn deployments(
-    cluster: &Cluster,
-    namespace: &str,
-    selector: &str,
-) -> Result<Vec<Deployment>, ClusterError> {
+pub async fn deployments(cluster: &Cluster, namespace: &str, selector: &str) -> Result<Vec<Deployment>, ClusterError> {
     let api: Api<Deployment> = Api::namespaced(cluster.client.clone(), namespace);
     api.list(&ListParams::default().labels(selector))
         .await
         .map(|l| l.items)
-        .map_err(|e| {
-            ClusterError::from_kube(&cluster.context, "list", "deployments", Some(namespace), e)
-        })
+        .map_err(|e| ClusterError::from_kube(&cluster.context, "list", "deployments", Some(namespace), e))
 }
 
 /// Everything the chain needs for one Deployment; `namespace` is the refused request's namespace, whose
@@ -97,16 +89,13 @@ pub async fn subject_access_review(
     };
     // A service account's groups are implied by its name; the API server adds them for us only on real
     // requests, so name them here as the authenticator would.
-    let groups = user
-        .strip_prefix("system:serviceaccount:")
-        .and_then(|r| r.split_once(':'))
-        .map(|(ns, _)| {
-            vec![
-                "system:serviceaccounts".to_owned(),
-                format!("system:serviceaccounts:{ns}"),
-                "system:authenticated".to_owned(),
-            ]
-        });
+    let groups = user.strip_prefix("system:serviceaccount:").and_then(|r| r.split_once(':')).map(|(ns, _)| {
+        vec![
+            "system:serviceaccounts".to_owned(),
+            format!("system:serviceaccounts:{ns}"),
+            "system:authenticated".to_owned(),
+        ]
+    });
     let review = SubjectAccessReview {
         spec: SubjectAccessReviewSpec {
             user: Some(user.to_owned()),

@@ -15,43 +15,27 @@ pub struct Backends {
     pub pods: Vec<Pod>,
 }
 
-pub async fn service_backends(
-    cluster: &Cluster,
-    namespace: &str,
-    name: &str,
-) -> Result<Backends, ClusterError> {
+pub async fn service_backends(cluster: &Cluster, namespace: &str, name: &str) -> Result<Backends, ClusterError> {
     let services: Api<Service> = Api::namespaced(cluster.client.clone(), namespace);
     let service = services
         .get_opt(name)
         .await
-        .map_err(|e| {
-            ClusterError::from_kube(&cluster.context, "get", "services", Some(namespace), e)
-        })?
+        .map_err(|e| ClusterError::from_kube(&cluster.context, "get", "services", Some(namespace), e))?
         .ok_or_else(|| ClusterError::NotFound {
             context: cluster.context.clone(),
             kind: "service".into(),
             name: name.into(),
             namespace: Some(namespace.into()),
         })?;
-    let selector = service
-        .spec
-        .as_ref()
-        .and_then(|s| s.selector.clone())
-        .unwrap_or_default();
+    let selector = service.spec.as_ref().and_then(|s| s.selector.clone()).unwrap_or_default();
     let pods = if selector.is_empty() {
         Vec::new()
     } else {
-        let sel = selector
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join(",");
+        let sel = selector.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
         let api: Api<Pod> = Api::namespaced(cluster.client.clone(), namespace);
         api.list(&ListParams::default().labels(&sel))
             .await
-            .map_err(|e| {
-                ClusterError::from_kube(&cluster.context, "list", "pods", Some(namespace), e)
-            })?
+            .map_err(|e| ClusterError::from_kube(&cluster.context, "list", "pods", Some(namespace), e))?
             .items
     };
     Ok(Backends { service, pods })
@@ -60,26 +44,13 @@ pub async fn service_backends(
 impl Backends {
     /// The Service's first port, used when the user gave none.
     pub fn first_port(&self) -> Option<u16> {
-        self.service
-            .spec
-            .as_ref()?
-            .ports
-            .as_ref()?
-            .first()
-            .and_then(|p| u16::try_from(p.port).ok())
+        self.service.spec.as_ref()?.ports.as_ref()?.first().and_then(|p| u16::try_from(p.port).ok())
     }
 
     /// The container port that `service_port` targets on `pod` (named target ports resolved through the
     /// pod's container ports).
     pub fn target_port(&self, service_port: u16, pod: &Pod) -> Option<u32> {
-        let sp = self
-            .service
-            .spec
-            .as_ref()?
-            .ports
-            .as_ref()?
-            .iter()
-            .find(|p| p.port == i32::from(service_port))?;
+        let sp = self.service.spec.as_ref()?.ports.as_ref()?.iter().find(|p| p.port == i32::from(service_port))?;
         match &sp.target_port {
             None => Some(u32::from(service_port)),
             Some(IntOrString::Int(n)) => u32::try_from(*n).ok(),
@@ -105,34 +76,17 @@ pub struct Destination {
     pub port: u16,
 }
 
-pub async fn probe_destination(
-    cluster: &Cluster,
-    dst: &ServiceRef,
-    source_namespace: &str,
-) -> Destination {
-    let namespace = dst
-        .namespace
-        .clone()
-        .unwrap_or_else(|| source_namespace.to_owned());
+pub async fn probe_destination(cluster: &Cluster, dst: &ServiceRef, source_namespace: &str) -> Destination {
+    let namespace = dst.namespace.clone().unwrap_or_else(|| source_namespace.to_owned());
     let backends = service_backends(cluster, &namespace, &dst.name).await;
-    let port = dst
-        .port
-        .or_else(|| backends.as_ref().ok().and_then(Backends::first_port))
-        .unwrap_or(80);
-    Destination {
-        namespace,
-        backends,
-        port,
-    }
+    let port = dst.port.or_else(|| backends.as_ref().ok().and_then(Backends::first_port)).unwrap_or(80);
+    Destination { namespace, backends, port }
 }
 
 /// Whether a pod runs an Istio sidecar, as a container or as a native sidecar (init container).
 pub fn has_sidecar(pod: &Pod) -> bool {
     pod.spec.as_ref().is_some_and(|s| {
         s.containers.iter().any(|c| c.name == "istio-proxy")
-            || s.init_containers
-                .iter()
-                .flatten()
-                .any(|c| c.name == "istio-proxy")
+            || s.init_containers.iter().flatten().any(|c| c.name == "istio-proxy")
     })
 }

@@ -21,20 +21,11 @@ pub async fn mesh_trust_domain(
         _ => "istio".to_owned(),
     };
     let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), istio_namespace);
-    let cm = api.get_opt(&name).await.map_err(|e| {
-        ClusterError::from_kube(
-            &cluster.context,
-            "get",
-            "configmaps",
-            Some(istio_namespace),
-            e,
-        )
-    })?;
-    let mesh = cm
-        .as_ref()
-        .and_then(|c| c.data.as_ref())
-        .and_then(|d| d.get("mesh"))
-        .cloned();
+    let cm = api
+        .get_opt(&name)
+        .await
+        .map_err(|e| ClusterError::from_kube(&cluster.context, "get", "configmaps", Some(istio_namespace), e))?;
+    let mesh = cm.as_ref().and_then(|c| c.data.as_ref()).and_then(|d| d.get("mesh")).cloned();
     let source = format!("ConfigMap {istio_namespace}/{name} mesh.trustDomain");
     let Some(mesh) = mesh else {
         return Ok((
@@ -44,10 +35,7 @@ pub async fn mesh_trust_domain(
     };
     let td = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&mesh)
         .ok()
-        .and_then(|v| {
-            v.get("trustDomain")
-                .and_then(|t| t.as_str().map(str::to_owned))
-        })
+        .and_then(|v| v.get("trustDomain").and_then(|t| t.as_str().map(str::to_owned)))
         .filter(|t| !t.is_empty());
     Ok(match td {
         Some(td) => (td, source),
@@ -59,24 +47,17 @@ pub async fn mesh_trust_domain(
 }
 
 /// `root-cert.pem` of `istio-ca-root-cert` in one namespace; `None` when the ConfigMap is absent.
-pub async fn root_cert_pem(
-    cluster: &Cluster,
-    namespace: &str,
-) -> Result<Option<String>, ClusterError> {
+pub async fn root_cert_pem(cluster: &Cluster, namespace: &str) -> Result<Option<String>, ClusterError> {
     let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), namespace);
-    let cm = api.get_opt("istio-ca-root-cert").await.map_err(|e| {
-        ClusterError::from_kube(&cluster.context, "get", "configmaps", Some(namespace), e)
-    })?;
-    Ok(cm
-        .and_then(|c| c.data)
-        .and_then(|d| d.get("root-cert.pem").cloned()))
+    let cm = api
+        .get_opt("istio-ca-root-cert")
+        .await
+        .map_err(|e| ClusterError::from_kube(&cluster.context, "get", "configmaps", Some(namespace), e))?;
+    Ok(cm.and_then(|c| c.data).and_then(|d| d.get("root-cert.pem").cloned()))
 }
 
 /// Every `istio-ca-root-cert` in the cluster (or one namespace): `(namespace, root-cert.pem)`.
-pub async fn all_root_certs(
-    cluster: &Cluster,
-    namespace: Option<&str>,
-) -> Result<Vec<(String, String)>, ClusterError> {
+pub async fn all_root_certs(cluster: &Cluster, namespace: Option<&str>) -> Result<Vec<(String, String)>, ClusterError> {
     let api: Api<ConfigMap> = match namespace {
         Some(ns) => Api::namespaced(cluster.client.clone(), ns),
         None => Api::all(cluster.client.clone()),
@@ -84,18 +65,13 @@ pub async fn all_root_certs(
     let list = api
         .list(&ListParams::default().fields("metadata.name=istio-ca-root-cert"))
         .await
-        .map_err(|e| {
-            ClusterError::from_kube(&cluster.context, "list", "configmaps", namespace, e)
-        })?;
+        .map_err(|e| ClusterError::from_kube(&cluster.context, "list", "configmaps", namespace, e))?;
     let mut out: Vec<(String, String)> = list
         .items
         .into_iter()
         .map(|c| {
             let ns = c.metadata.namespace.clone().unwrap_or_default();
-            let pem = c
-                .data
-                .and_then(|d| d.get("root-cert.pem").cloned())
-                .unwrap_or_default();
+            let pem = c.data.and_then(|d| d.get("root-cert.pem").cloned()).unwrap_or_default();
             (ns, pem)
         })
         .collect();

@@ -70,8 +70,7 @@ impl Serialize for CheckId {
 impl<'de> Deserialize<'de> for CheckId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let name = String::deserialize(d)?;
-        CheckId::from_name(&name)
-            .ok_or_else(|| serde::de::Error::custom(format!("unknown check id {name:?}")))
+        CheckId::from_name(&name).ok_or_else(|| serde::de::Error::custom(format!("unknown check id {name:?}")))
     }
 }
 
@@ -86,11 +85,7 @@ mod tests {
         for info in CATALOG {
             assert!(seen.insert(info.name), "duplicate id {}", info.name);
             let (plugin, rest) = info.name.split_once('.').expect("dotted id");
-            assert!(
-                ["tls", "certs", "authz", "logs"].contains(&plugin),
-                "{}",
-                info.name
-            );
+            assert!(["tls", "certs", "authz", "logs"].contains(&plugin), "{}", info.name);
             assert!(!rest.is_empty() && rest.chars().all(|c| c.is_ascii_lowercase() || c == '-'));
             assert_eq!(CheckId::from_name(info.name), Some(info.id));
             assert_eq!(info.id.as_str(), info.name);

@@ -29,13 +29,7 @@ impl KubectlCommand {
 
     /// `kubectl exec --context=CTX POD -n NS -c CONTAINER -- ARGV...`, the runbook's shape. Without a
     /// namespace the command relies on the context's own, as kubectl does.
-    pub fn exec(
-        self,
-        pod: &str,
-        namespace: Option<&str>,
-        container: &str,
-        argv: &[String],
-    ) -> Self {
+    pub fn exec(self, pod: &str, namespace: Option<&str>, container: &str, argv: &[String]) -> Self {
         let mut args = vec!["exec".to_owned(), pod.to_owned()];
         if let Some(ns) = namespace {
             args.extend(["-n".to_owned(), ns.to_owned()]);
@@ -48,13 +42,7 @@ impl KubectlCommand {
     /// [`exec`](Self::exec) for `--print-commands`, where the pod is not resolved: a pod name or `deploy/NAME`
     /// is printed as typed; a workload name the tool would resolve through its `app` label becomes a command
     /// substitution doing the same lookup (exact pod first, then the label), so the printed line runs as is.
-    pub fn exec_planned(
-        self,
-        pod: &str,
-        namespace: Option<&str>,
-        container: &str,
-        argv: &[String],
-    ) -> Self {
+    pub fn exec_planned(self, pod: &str, namespace: Option<&str>, container: &str, argv: &[String]) -> Self {
         let word = if pod.contains('/') || looks_generated(pod) {
             pod.to_owned()
         } else {
@@ -64,18 +52,9 @@ impl KubectlCommand {
                 verb_and_args: Vec::new(),
             };
             let ns: Vec<&str> = namespace.map(|n| vec!["-n", n]).unwrap_or_default();
-            let exact = base
-                .clone()
-                .args(["get", "pod", pod])
-                .args(ns.clone())
-                .args(["-o", "name"])
-                .render();
+            let exact = base.clone().args(["get", "pod", pod]).args(ns.clone()).args(["-o", "name"]).render();
             let label = format!("app={pod}");
-            let by_label = base
-                .args(["get", "pods"])
-                .args(ns)
-                .args(["-l", label.as_str(), "-o", "name"])
-                .render();
+            let by_label = base.args(["get", "pods"]).args(ns).args(["-l", label.as_str(), "-o", "name"]).render();
             format!("{SUBST}{exact} 2>/dev/null || {by_label} | head -n 1")
         };
         self.exec(&word, namespace, container, argv)
@@ -134,15 +113,8 @@ impl std::fmt::Display for KubectlCommand {
 
 /// Quote a word for POSIX shells only when it needs it, so common commands stay readable.
 pub fn shell_quote(word: &str) -> String {
-    let plain = !word.is_empty()
-        && word
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+^".contains(c));
-    if plain {
-        word.to_owned()
-    } else {
-        format!("'{}'", word.replace('\'', r"'\''"))
-    }
+    let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,@%+^".contains(c));
+    if plain { word.to_owned() } else { format!("'{}'", word.replace('\'', r"'\''")) }
 }
 
 #[cfg(test)]
@@ -151,21 +123,9 @@ mod tests {
 
     #[test]
     fn exec_renders_like_the_runbook() {
-        let argv: Vec<String> = [
-            "curl",
-            "-sS",
-            "-w",
-            "%{http_code}",
-            "http://httpbin.sample:8000/",
-        ]
-        .map(String::from)
-        .into();
-        let cmd = KubectlCommand::new(None, Some("mesh-east")).exec(
-            "sleep-1",
-            Some("legacy"),
-            "sleep",
-            &argv,
-        );
+        let argv: Vec<String> =
+            ["curl", "-sS", "-w", "%{http_code}", "http://httpbin.sample:8000/"].map(String::from).into();
+        let cmd = KubectlCommand::new(None, Some("mesh-east")).exec("sleep-1", Some("legacy"), "sleep", &argv);
         assert_eq!(
             cmd.render(),
             "kubectl exec --context=mesh-east sleep-1 -n legacy -c sleep -- curl -sS -w '%{http_code}' http://httpbin.sample:8000/"
@@ -181,21 +141,13 @@ mod tests {
             "-n",
             "istio-system",
         ]);
-        assert_eq!(
-            cmd.render(),
-            "kubectl rollout restart --context=c deployment/istiod -n istio-system"
-        );
+        assert_eq!(cmd.render(), "kubectl rollout restart --context=c deployment/istiod -n istio-system");
     }
 
     #[test]
     fn planned_exec_resolves_workload_names_in_the_shell() {
         let argv = vec!["curl".to_owned()];
-        let cmd = KubectlCommand::new(None, Some("c")).exec_planned(
-            "sleep",
-            Some("legacy"),
-            "sleep",
-            &argv,
-        );
+        let cmd = KubectlCommand::new(None, Some("c")).exec_planned("sleep", Some("legacy"), "sleep", &argv);
         assert_eq!(
             cmd.render(),
             "kubectl exec --context=c \"$(kubectl get --context=c pod sleep -n legacy -o name 2>/dev/null || kubectl get --context=c pods -n legacy -l app=sleep -o name | head -n 1)\" -n legacy -c sleep -- curl"

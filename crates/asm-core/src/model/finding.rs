@@ -109,10 +109,7 @@ pub struct Report {
 
 impl Report {
     pub fn new(checks: Vec<Finding>) -> Self {
-        Report {
-            version: REPORT_VERSION,
-            checks,
-        }
+        Report { version: REPORT_VERSION, checks }
     }
 
     pub fn worst(&self) -> Option<Status> {

@@ -16,9 +16,7 @@ impl ServiceRef {
         let s = s.split('/').next().unwrap_or_default();
         let (host, port) = match s.rsplit_once(':') {
             Some((h, p)) => {
-                let port: u16 = p
-                    .parse()
-                    .map_err(|_| format!("{p:?} in {s:?} is not a port number"))?;
+                let port: u16 = p.parse().map_err(|_| format!("{p:?} in {s:?} is not a port number"))?;
                 if port == 0 {
                     return Err(format!("port 0 in {s:?} is not a valid port"));
                 }
@@ -29,20 +27,12 @@ impl ServiceRef {
         let mut labels = host.split('.');
         let name = labels.next().unwrap_or_default();
         let namespace = labels.next().filter(|n| !n.is_empty()).map(str::to_owned);
-        let valid = |x: &str| {
-            !x.is_empty()
-                && x.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        };
+        let valid =
+            |x: &str| !x.is_empty() && x.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !valid(name) || namespace.as_deref().is_some_and(|n| !valid(n)) {
             return Err(format!("{s:?} is not SERVICE[.NAMESPACE][:PORT]"));
         }
-        Ok(ServiceRef {
-            host: host.to_owned(),
-            name: name.to_owned(),
-            namespace,
-            port,
-        })
+        Ok(ServiceRef { host: host.to_owned(), name: name.to_owned(), namespace, port })
     }
 
     /// `host:port`, or the bare host when the port is not known yet.
@@ -61,10 +51,7 @@ mod tests {
     #[test]
     fn parses_runbook_shapes() {
         let r = ServiceRef::parse("httpbin.sample:8000").unwrap();
-        assert_eq!(
-            (r.name.as_str(), r.namespace.as_deref(), r.port),
-            ("httpbin", Some("sample"), Some(8000))
-        );
+        assert_eq!((r.name.as_str(), r.namespace.as_deref(), r.port), ("httpbin", Some("sample"), Some(8000)));
         let r = ServiceRef::parse("httpbin.sample.svc.cluster.local").unwrap();
         assert_eq!(
             (r.host.as_str(), r.namespace.as_deref(), r.port),

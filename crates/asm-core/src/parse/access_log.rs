@@ -287,10 +287,7 @@ mod tests {
             assert_eq!(t.path, j.path);
             assert_eq!(t.response_code, j.response_code);
             assert_eq!(t.response_code_details, j.response_code_details);
-            assert_eq!(
-                t.connection_termination_details,
-                j.connection_termination_details
-            );
+            assert_eq!(t.connection_termination_details, j.connection_termination_details);
             assert_eq!(t.x_forwarded_for, j.x_forwarded_for);
             assert_eq!(t.authority, j.authority);
             assert_eq!(t.upstream_cluster, j.upstream_cluster);
@@ -308,24 +305,14 @@ mod tests {
         assert_eq!(d.response_flags, None);
         assert_eq!(
             d.response_code_details.as_deref(),
-            Some(
-                "rbac_access_denied_matched_policy[ns[authz-ns]-policy[deny-method-delete]-rule[0]]"
-            )
+            Some("rbac_access_denied_matched_policy[ns[authz-ns]-policy[deny-method-delete]-rule[0]]")
         );
         assert_eq!(d.user_agent.as_deref(), Some("curl/7.88.1"));
         assert_eq!(d.authority.as_deref(), Some("httpbin.authz-ns:8000"));
         assert_eq!(d.upstream_host, None);
         assert_eq!(d.upstream_cluster.as_deref(), Some("inbound|8000||"));
-        assert_eq!(
-            d.downstream_local_address.as_deref(),
-            Some("127.0.60.1:15006")
-        );
-        assert!(
-            d.downstream_remote_address
-                .as_deref()
-                .unwrap()
-                .starts_with("127.0.60.21:")
-        );
+        assert_eq!(d.downstream_local_address.as_deref(), Some("127.0.60.1:15006"));
+        assert!(d.downstream_remote_address.as_deref().unwrap().starts_with("127.0.60.21:"));
         assert_eq!(d.route_name.as_deref(), Some("default"));
         assert!(d.start_time.as_deref().unwrap().ends_with('Z'));
     }
@@ -346,20 +333,12 @@ mod tests {
     #[test]
     fn envoy_own_log_lines_are_not_access_log_entries() {
         assert_eq!(
-            parse_line(
-                "[2026-12-04 20:05:51.282][28266][warning][main] [source/server/server.cc:449] hello"
-            ),
+            parse_line("[2026-12-04 20:05:51.282][28266][warning][main] [source/server/server.cc:449] hello"),
             Line::NotAccessLog
         );
         assert_eq!(parse_line(""), Line::NotAccessLog);
-        assert_eq!(
-            parse_line("2026-12-04T20:05:51Z info ads push"),
-            Line::NotAccessLog
-        );
-        assert_eq!(
-            parse_line(r#"{"level":"info","msg":"not an access log"}"#),
-            Line::NotAccessLog
-        );
+        assert_eq!(parse_line("2026-12-04T20:05:51Z info ads push"), Line::NotAccessLog);
+        assert_eq!(parse_line(r#"{"level":"info","msg":"not an access log"}"#), Line::NotAccessLog);
     }
 
     #[test]
@@ -375,23 +354,9 @@ mod tests {
             parse_line(r#"[2026-12-04T20:06:18.356Z] "DELETE /delete HTTP/1.1" 403"#),
             Line::Malformed(_)
         ));
-        assert!(matches!(
-            parse_line(r#"[t] "GET / HTTP/1.1" abc - - - "-""#),
-            Line::Malformed(_)
-        ));
-        assert!(matches!(
-            parse_line("{\"response_code\": 4"),
-            Line::Malformed(_)
-        ));
-        for junk in [
-            "[",
-            "[\"",
-            "[]\"",
-            "[x] \"",
-            "\u{0}[\u{ffff}] \"\"\"",
-            "{}",
-            "[]",
-        ] {
+        assert!(matches!(parse_line(r#"[t] "GET / HTTP/1.1" abc - - - "-""#), Line::Malformed(_)));
+        assert!(matches!(parse_line("{\"response_code\": 4"), Line::Malformed(_)));
+        for junk in ["[", "[\"", "[]\"", "[x] \"", "\u{0}[\u{ffff}] \"\"\"", "{}", "[]"] {
             let _ = parse_line(junk);
         }
     }
@@ -399,18 +364,10 @@ mod tests {
     #[test]
     fn quoted_user_agent_with_spaces_and_quotes_stays_one_field() {
         let line = r#"[2026-01-01T00:00:00.000Z] "GET /x HTTP/1.1" 403 - rbac_access_denied_matched_policy[none] - "-" 0 19 0 - "-" "Mozilla/5.0 (X11; "quoted") x" "id-1" "svc:80" "-" inbound|80|| - 10.0.0.1:80 10.0.0.2:5555 - default"#;
-        let Line::Record(r) = parse_line(line) else {
-            panic!("not read")
-        };
-        assert_eq!(
-            r.user_agent.as_deref(),
-            Some(r#"Mozilla/5.0 (X11; "quoted") x"#)
-        );
+        let Line::Record(r) = parse_line(line) else { panic!("not read") };
+        assert_eq!(r.user_agent.as_deref(), Some(r#"Mozilla/5.0 (X11; "quoted") x"#));
         assert_eq!(r.request_id.as_deref(), Some("id-1"));
-        assert_eq!(
-            r.downstream_remote_address.as_deref(),
-            Some("10.0.0.2:5555")
-        );
+        assert_eq!(r.downstream_remote_address.as_deref(), Some("10.0.0.2:5555"));
     }
 
     #[test]

@@ -12,9 +12,7 @@
 
 use serde_json::{Map, Value};
 
-use super::access_log::{
-    AccessRecord, CloudAuthzLabels, Line, json_code, json_str, parse_line, record_from_json,
-};
+use super::access_log::{AccessRecord, CloudAuthzLabels, Line, json_code, json_str, parse_line, record_from_json};
 
 /// The largest single entry accepted inside a JSON array; anything bigger is reported and skipped.
 const MAX_ENTRY_BYTES: usize = 1024 * 1024;
@@ -53,15 +51,8 @@ fn labels(entry: &Map<String, Value>) -> Option<CloudAuthzLabels> {
 }
 
 fn from_http_request(entry: &Map<String, Value>, http: &Map<String, Value>) -> AccessRecord {
-    let label = |k: &str| {
-        entry
-            .get("labels")
-            .and_then(Value::as_object)
-            .and_then(|l| json_str(l.get(k)))
-    };
-    let (authority, path) = json_str(http.get("requestUrl"))
-        .map(|u| split_url(&u))
-        .unwrap_or_default();
+    let label = |k: &str| entry.get("labels").and_then(Value::as_object).and_then(|l| json_str(l.get(k)));
+    let (authority, path) = json_str(http.get("requestUrl")).map(|u| split_url(&u)).unwrap_or_default();
     AccessRecord {
         start_time: json_str(entry.get("timestamp")),
         method: json_str(http.get("requestMethod")),
@@ -91,10 +82,7 @@ fn from_http_request(entry: &Map<String, Value>, http: &Map<String, Value>) -> A
 fn split_url(url: &str) -> (Option<String>, Option<String>) {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     match rest.find('/') {
-        Some(i) => (
-            Some(rest[..i].to_owned()).filter(|s| !s.is_empty()),
-            Some(rest[i..].to_owned()),
-        ),
+        Some(i) => (Some(rest[..i].to_owned()).filter(|s| !s.is_empty()), Some(rest[i..].to_owned())),
         None => (Some(rest.to_owned()).filter(|s| !s.is_empty()), None),
     }
 }
@@ -127,11 +115,7 @@ impl Reader {
             if t.is_empty() {
                 return Vec::new();
             }
-            self.mode = if looks_like_array_start(t) {
-                Mode::Array
-            } else {
-                Mode::Lines
-            };
+            self.mode = if looks_like_array_start(t) { Mode::Array } else { Mode::Lines };
         }
         match self.mode {
             Mode::Array => self
@@ -155,9 +139,8 @@ impl Reader {
 
     /// Call at the end of input: an array left open means the file was cut short.
     pub fn finish(&self) -> Option<String> {
-        (self.mode == Mode::Array && !self.array.closed).then(|| {
-            "the JSON array ends before its closing `]`: the export looks truncated".to_owned()
-        })
+        (self.mode == Mode::Array && !self.array.closed)
+            .then(|| "the JSON array ends before its closing `]`: the export looks truncated".to_owned())
     }
 }
 
@@ -230,9 +213,7 @@ impl ArraySplitter {
                         let from = start.take().unwrap_or(0);
                         self.append(&line[from..=i]);
                         done.push(if self.oversized {
-                            Err(format!(
-                                "an array element larger than {MAX_ENTRY_BYTES} bytes was skipped"
-                            ))
+                            Err(format!("an array element larger than {MAX_ENTRY_BYTES} bytes was skipped"))
                         } else {
                             Ok(std::mem::take(&mut self.current))
                         });
@@ -300,25 +281,16 @@ mod tests {
     #[test]
     fn labels_and_http_request_are_read() {
         let (recs, _, _) = read_all(&fixture("cloud-logging-export.json"));
-        let del = recs
-            .iter()
-            .find(|r| r.method.as_deref() == Some("DELETE"))
-            .unwrap();
+        let del = recs.iter().find(|r| r.method.as_deref() == Some("DELETE")).unwrap();
         let labels = del.cloud_labels.as_ref().unwrap();
         assert_eq!(labels.response_details.as_deref(), Some("AuthzDenied"));
-        assert_eq!(
-            labels.policy_name.as_deref(),
-            Some("authz-ns.deny-method-delete")
-        );
+        assert_eq!(labels.policy_name.as_deref(), Some("authz-ns.deny-method-delete"));
         assert_eq!(labels.policy_rule.as_deref(), Some("0"));
         assert_eq!(del.response_code, Some(403));
         assert_eq!(del.authority.as_deref(), Some("httpbin.authz-ns:8000"));
         assert_eq!(del.path.as_deref(), Some("/delete"));
         assert_eq!(del.response_code_details, None);
-        let app = recs
-            .iter()
-            .find(|r| r.path.as_deref() == Some("/status/403"))
-            .unwrap();
+        let app = recs.iter().find(|r| r.path.as_deref() == Some("/status/403")).unwrap();
         assert_eq!(app.response_code_details.as_deref(), Some("via_upstream"));
     }
 
@@ -343,39 +315,20 @@ mod tests {
 
     #[test]
     fn text_payload_and_json_payload_carry_proxy_lines() {
-        let text_line = fixture("access-text-deny.log")
-            .lines()
-            .nth(3)
-            .unwrap()
-            .to_owned();
+        let text_line = fixture("access-text-deny.log").lines().nth(3).unwrap().to_owned();
         let entry = serde_json::json!({"textPayload": text_line, "timestamp": "x"});
         let r = record_from_value(&entry).unwrap();
         assert_eq!(r.method.as_deref(), Some("DELETE"));
-        let json_line = fixture("access-json-deny.log")
-            .lines()
-            .nth(3)
-            .unwrap()
-            .to_owned();
+        let json_line = fixture("access-json-deny.log").lines().nth(3).unwrap().to_owned();
         let payload: Value = serde_json::from_str(&json_line).unwrap();
         let entry = serde_json::json!({"jsonPayload": payload});
         assert_eq!(record_from_value(&entry).unwrap().response_code, Some(403));
-        assert_eq!(
-            record_from_value(&serde_json::json!({"logName": "x"})),
-            None
-        );
+        assert_eq!(record_from_value(&serde_json::json!({"logName": "x"})), None);
     }
 
     #[test]
     fn garbage_never_panics() {
-        for junk in [
-            "[",
-            "[{",
-            "[{\"a\":\"\\",
-            "]]]]",
-            "[{}}}}]",
-            "{\"httpRequest\": 5}",
-            "[\u{0}{\u{ffff}",
-        ] {
+        for junk in ["[", "[{", "[{\"a\":\"\\", "]]]]", "[{}}}}]", "{\"httpRequest\": 5}", "[\u{0}{\u{ffff}"] {
             let _ = read_all(junk);
         }
         assert_eq!(split_url("no-scheme"), (Some("no-scheme".into()), None));

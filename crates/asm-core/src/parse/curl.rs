@@ -14,10 +14,7 @@ pub fn curl_error(stderr: &str) -> Option<CurlError> {
     stderr.lines().rev().find_map(|line| {
         let rest = line.trim().strip_prefix("curl: (")?;
         let (code, message) = rest.split_once(')')?;
-        Some(CurlError {
-            code: code.parse().ok()?,
-            message: message.trim().to_owned(),
-        })
+        Some(CurlError { code: code.parse().ok()?, message: message.trim().to_owned() })
     })
 }
 
@@ -74,8 +71,6 @@ mod tests {
             r#"OCI runtime exec failed: exec failed: unable to start container process: exec: "curl": executable file not found in $PATH: unknown"#
         ));
         assert!(says_executable_missing("sh: curl: not found"));
-        assert!(!says_executable_missing(
-            "curl: (7) Failed to connect to nolistener.sample port 8000"
-        ));
+        assert!(!says_executable_missing("curl: (7) Failed to connect to nolistener.sample port 8000"));
     }
 }

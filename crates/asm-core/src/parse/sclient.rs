@@ -72,13 +72,7 @@ impl SClientOutput {
             parts.push(format!("{} certificates shown", self.pems.len()));
         }
         if let Some(p) = &self.protocol {
-            parts.push(format!(
-                "{p}{}",
-                self.cipher
-                    .as_deref()
-                    .map(|c| format!(" {c}"))
-                    .unwrap_or_default()
-            ));
+            parts.push(format!("{p}{}", self.cipher.as_deref().map(|c| format!(" {c}")).unwrap_or_default()));
         }
         parts.push(match &self.alpn {
             Some(a) => format!("ALPN {a}"),
@@ -151,11 +145,7 @@ pub fn parse_sclient(text: &str) -> Result<SClientOutput, SClientError> {
             // that the PEM does not).
             if let Some((depth, subject)) = t.split_once(" s:").or_else(|| t.split_once(" s: ")) {
                 if let Ok(depth) = depth.trim().parse() {
-                    out.chain.push(ChainEntry {
-                        depth,
-                        subject: subject.trim().to_owned(),
-                        issuer: String::new(),
-                    });
+                    out.chain.push(ChainEntry { depth, subject: subject.trim().to_owned(), issuer: String::new() });
                 }
             } else if let Some(issuer) = t.strip_prefix("i:")
                 && let Some(e) = out.chain.last_mut()
@@ -190,11 +180,7 @@ pub fn parse_sclient(text: &str) -> Result<SClientOutput, SClientError> {
             && let Some((code, msg)) = rest.split_once(':')
             && let Ok(code) = code.parse()
         {
-            let e = VerifyError {
-                depth: last_depth,
-                code,
-                message: msg.trim().to_owned(),
-            };
+            let e = VerifyError { depth: last_depth, code, message: msg.trim().to_owned() };
             if !out.verify_errors.contains(&e) {
                 out.verify_errors.push(e);
             }
@@ -256,10 +242,7 @@ mod tests {
         assert_eq!(o.chain[1].subject, "O = cluster.local");
         assert_eq!(o.alpn.as_deref(), Some("istio"));
         assert_eq!(o.protocol.as_deref(), Some("TLSv1.3"));
-        assert_eq!(
-            o.verify_return,
-            Some((19, "self-signed certificate in certificate chain".into()))
-        );
+        assert_eq!(o.verify_return, Some((19, "self-signed certificate in certificate chain".into())));
         assert_eq!(o.alerts, vec!["tlsv13 alert certificate required"]);
         assert!(!o.no_peer_certificate && !o.is_bare_bundle);
         assert_eq!(o.verify_errors[0].depth, Some(1));
@@ -270,11 +253,7 @@ mod tests {
     fn meshca_has_three_and_broken_link_verify_errors() {
         let o = parse_sclient(&fixture("sclient-meshca.txt")).unwrap();
         assert_eq!(o.pems.len(), 3);
-        assert!(
-            o.chain[2]
-                .subject
-                .contains("istio_v1_cloud_workload_root-signer-")
-        );
+        assert!(o.chain[2].subject.contains("istio_v1_cloud_workload_root-signer-"));
         let b = parse_sclient(&fixture("sclient-broken-link.txt")).unwrap();
         assert_eq!(b.pems.len(), 3);
         assert_eq!(b.verify_return.as_ref().map(|v| v.0), Some(21));
@@ -307,10 +286,7 @@ mod tests {
         assert_eq!(p.errors, vec!["wrong version number"]);
         let r = parse_sclient(&fixture("sclient-refused.txt")).unwrap();
         assert!(!r.connected);
-        assert!(
-            r.connect_error.as_deref().unwrap_or("").contains("refused"),
-            "{r:?}"
-        );
+        assert!(r.connect_error.as_deref().unwrap_or("").contains("refused"), "{r:?}");
         assert!(r.pems.is_empty());
     }
 
@@ -320,10 +296,7 @@ mod tests {
         assert!(b.is_bare_bundle);
         assert_eq!(b.pems.len(), 3);
         assert_eq!(parse_sclient(" \n"), Err(SClientError::Empty));
-        assert_eq!(
-            parse_sclient("hello\nworld\n"),
-            Err(SClientError::Unrecognised)
-        );
+        assert_eq!(parse_sclient("hello\nworld\n"), Err(SClientError::Unrecognised));
     }
 
     #[test]

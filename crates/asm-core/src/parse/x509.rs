@@ -42,8 +42,7 @@ pub fn parse_pem_bundle(bytes: &[u8]) -> Result<Vec<X509>, PemError> {
     if !bytes.windows(BEGIN.len()).any(|w| w == BEGIN) {
         return Err(PemError::NoCertificate);
     }
-    let certs =
-        X509::stack_from_pem(bytes).map_err(|e| PemError::Invalid(first_openssl_reason(&e)))?;
+    let certs = X509::stack_from_pem(bytes).map_err(|e| PemError::Invalid(first_openssl_reason(&e)))?;
     if certs.is_empty() {
         return Err(PemError::NoCertificate);
     }
@@ -51,10 +50,7 @@ pub fn parse_pem_bundle(bytes: &[u8]) -> Result<Vec<X509>, PemError> {
 }
 
 fn first_openssl_reason(e: &openssl::error::ErrorStack) -> String {
-    e.errors()
-        .first()
-        .and_then(|e| e.reason().map(str::to_owned))
-        .unwrap_or_else(|| e.to_string())
+    e.errors().first().and_then(|e| e.reason().map(str::to_owned)).unwrap_or_else(|| e.to_string())
 }
 
 /// `O=cluster.local, CN=...` in openssl's one-line order.
@@ -71,9 +67,7 @@ pub fn name_to_string(name: &X509NameRef) -> String {
 
 /// The first value of one attribute (`Nid::ORGANIZATIONNAME`, `Nid::COMMONNAME`) of a name.
 pub fn name_entry(name: &X509NameRef, nid: Nid) -> Option<String> {
-    name.entries_by_nid(nid)
-        .next()
-        .and_then(|e| e.data().to_string().ok())
+    name.entries_by_nid(nid).next().and_then(|e| e.data().to_string().ok())
 }
 
 /// Seconds since the Unix epoch of an ASN.1 time.
@@ -113,11 +107,7 @@ pub fn summarize(cert: &X509) -> CertSummary {
     CertSummary {
         subject: name_to_string(cert.subject_name()),
         issuer: name_to_string(cert.issuer_name()),
-        serial: cert
-            .serial_number()
-            .to_bn()
-            .and_then(|b| b.to_hex_str().map(|s| s.to_string()))
-            .unwrap_or_default(),
+        serial: cert.serial_number().to_bn().and_then(|b| b.to_hex_str().map(|s| s.to_string())).unwrap_or_default(),
         not_before: unix_seconds(cert.not_before()),
         not_after: unix_seconds(cert.not_after()),
         is_ca: is_ca(cert),
@@ -130,25 +120,18 @@ pub fn summarize(cert: &X509) -> CertSummary {
 
 /// Hex SHA-256 of the DER encoding: the identity used to compare roots across sources and clusters.
 pub fn fingerprint(cert: &X509) -> String {
-    cert.digest(MessageDigest::sha256())
-        .map(|d| d.iter().map(|b| format!("{b:02x}")).collect())
-        .unwrap_or_default()
+    cert.digest(MessageDigest::sha256()).map(|d| d.iter().map(|b| format!("{b:02x}")).collect()).unwrap_or_default()
 }
 
 /// Whether the basicConstraints extension marks the certificate as a CA. openssl-rs exposes no getter, so read
 /// it from the text form openssl itself prints.
 pub fn is_ca(cert: &X509) -> bool {
-    cert.to_text()
-        .map(|t| String::from_utf8_lossy(&t).contains("CA:TRUE"))
-        .unwrap_or(false)
+    cert.to_text().map(|t| String::from_utf8_lossy(&t).contains("CA:TRUE")).unwrap_or(false)
 }
 
 /// Whether `cert` carries a valid signature by `issuer`'s key.
 pub fn signed_by(cert: &X509, issuer: &X509) -> bool {
-    issuer
-        .public_key()
-        .and_then(|k| cert.verify(&k))
-        .unwrap_or(false)
+    issuer.public_key().and_then(|k| cert.verify(&k)).unwrap_or(false)
 }
 
 /// Human "in 3d 4h" / "5d ago" relative to `now`.
@@ -162,20 +145,13 @@ pub fn relative(t: i64, now: i64) -> String {
     } else {
         format!("{}m", a / 60)
     };
-    if d >= 0 {
-        format!("in {text}")
-    } else {
-        format!("{text} ago")
-    }
+    if d >= 0 { format!("in {text}") } else { format!("{text} ago") }
 }
 
 /// RFC 3339 UTC for a Unix time, for evidence lines.
 pub fn rfc3339(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
-        .and_then(|d| {
-            d.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
+        .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| t.to_string())
 }

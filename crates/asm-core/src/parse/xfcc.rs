@@ -112,10 +112,7 @@ pub fn parse_xfcc(value: &str) -> Result<Vec<XfccElement>, XfccError> {
                 continue;
             }
             let Some((key, val)) = pair.split_once('=') else {
-                return Err(XfccError::NotKeyValue {
-                    element,
-                    pair: pair.trim().to_owned(),
-                });
+                return Err(XfccError::NotKeyValue { element, pair: pair.trim().to_owned() });
             };
             let val = unquote(val);
             match key.trim().to_ascii_lowercase().as_str() {
@@ -141,25 +138,14 @@ pub fn parse_xfcc(value: &str) -> Result<Vec<XfccElement>, XfccError> {
 /// go-httpbin v2 sends each header as an array of values, the Python httpbin as a string; several values
 /// are one header sent several times, which HTTP defines as the comma-joined list.
 pub fn xfcc_from_headers_json(body: &str) -> Result<Option<String>, XfccError> {
-    let v: serde_json::Value =
-        serde_json::from_str(body.trim()).map_err(|e| XfccError::NotJson(e.to_string()))?;
-    let headers = v
-        .get("headers")
-        .and_then(|h| h.as_object())
-        .ok_or(XfccError::NoHeadersObject)?;
-    let Some((_, value)) = headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("x-forwarded-client-cert"))
-    else {
+    let v: serde_json::Value = serde_json::from_str(body.trim()).map_err(|e| XfccError::NotJson(e.to_string()))?;
+    let headers = v.get("headers").and_then(|h| h.as_object()).ok_or(XfccError::NoHeadersObject)?;
+    let Some((_, value)) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("x-forwarded-client-cert")) else {
         return Ok(None);
     };
     let joined = match value {
         serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Array(items) => items
-            .iter()
-            .filter_map(|i| i.as_str())
-            .collect::<Vec<_>>()
-            .join(","),
+        serde_json::Value::Array(items) => items.iter().filter_map(|i| i.as_str()).collect::<Vec<_>>().join(","),
         _ => return Ok(None),
     };
     Ok((!joined.trim().is_empty()).then_some(joined))
@@ -181,9 +167,7 @@ pub fn xfcc_from_text(text: &str) -> Result<Option<String>, XfccError> {
         let Some(pos) = lower.find("x-forwarded-client-cert") else {
             continue;
         };
-        let rest = l[pos + "x-forwarded-client-cert".len()..]
-            .trim_start_matches('"')
-            .trim_start();
+        let rest = l[pos + "x-forwarded-client-cert".len()..].trim_start_matches('"').trim_start();
         let Some(rest) = rest.strip_prefix(':') else {
             continue;
         };
@@ -203,10 +187,7 @@ pub fn xfcc_from_text(text: &str) -> Result<Option<String>, XfccError> {
         return Ok(Some(rest.to_owned()));
     }
     let lower = t.to_ascii_lowercase();
-    if ["by=", "hash=", "uri=", "subject="]
-        .iter()
-        .any(|k| lower.starts_with(k))
-    {
+    if ["by=", "hash=", "uri=", "subject="].iter().any(|k| lower.starts_with(k)) {
         return Ok(Some(t.to_owned()));
     }
     Err(XfccError::Unrecognised)
@@ -232,11 +213,7 @@ impl SpiffeId {
 
 impl std::fmt::Display for SpiffeId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "spiffe://{}/ns/{}/sa/{}",
-            self.trust_domain, self.namespace, self.service_account
-        )
+        write!(f, "spiffe://{}/ns/{}/sa/{}", self.trust_domain, self.namespace, self.service_account)
     }
 }
 
@@ -245,16 +222,8 @@ pub fn parse_spiffe(uri: &str) -> Option<SpiffeId> {
     let rest = uri.trim().strip_prefix("spiffe://")?;
     let (td, path) = rest.split_once('/')?;
     let mut parts = path.split('/');
-    match (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) {
-        (Some("ns"), Some(ns), Some("sa"), Some(sa), None)
-            if !td.is_empty() && !ns.is_empty() && !sa.is_empty() =>
-        {
+    match (parts.next(), parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some("ns"), Some(ns), Some("sa"), Some(sa), None) if !td.is_empty() && !ns.is_empty() && !sa.is_empty() => {
             Some(SpiffeId::new(td, ns, sa))
         }
         _ => None,
@@ -278,19 +247,11 @@ mod tests {
 
     #[test]
     fn one_hop_from_go_httpbin_arrays() {
-        let v = xfcc_from_headers_json(&fixture("headers-one-hop.json"))
-            .unwrap()
-            .unwrap();
+        let v = xfcc_from_headers_json(&fixture("headers-one-hop.json")).unwrap().unwrap();
         let e = parse_xfcc(&v).unwrap();
         assert_eq!(e.len(), 1);
-        assert_eq!(
-            e[0].by.as_deref(),
-            Some("spiffe://cluster.local/ns/sample/sa/httpbin")
-        );
-        assert_eq!(
-            e[0].uri.as_deref(),
-            Some("spiffe://cluster.local/ns/legacy/sa/sleep")
-        );
+        assert_eq!(e[0].by.as_deref(), Some("spiffe://cluster.local/ns/sample/sa/httpbin"));
+        assert_eq!(e[0].uri.as_deref(), Some("spiffe://cluster.local/ns/legacy/sa/sleep"));
         assert_eq!(e[0].subject.as_deref(), Some("CN=sleep,O=cluster.local"));
         assert_eq!(e[0].dns, vec!["sleep.legacy.svc"]);
         assert_eq!(e[0].hash.as_ref().map(String::len), Some(64));
@@ -298,69 +259,37 @@ mod tests {
 
     #[test]
     fn python_httpbin_strings_give_the_same_value() {
-        let py = xfcc_from_headers_json(&fixture("headers-one-hop-python-httpbin.json"))
-            .unwrap()
-            .unwrap();
-        let go = xfcc_from_headers_json(&fixture("headers-one-hop.json"))
-            .unwrap()
-            .unwrap();
+        let py = xfcc_from_headers_json(&fixture("headers-one-hop-python-httpbin.json")).unwrap().unwrap();
+        let go = xfcc_from_headers_json(&fixture("headers-one-hop.json")).unwrap().unwrap();
         assert_eq!(parse_xfcc(&py).unwrap(), parse_xfcc(&go).unwrap());
     }
 
     #[test]
     fn two_hops_keep_order_and_escaped_subject() {
-        let v = xfcc_from_headers_json(&fixture("headers-two-hops.json"))
-            .unwrap()
-            .unwrap();
+        let v = xfcc_from_headers_json(&fixture("headers-two-hops.json")).unwrap().unwrap();
         let e = parse_xfcc(&v).unwrap();
         assert_eq!(e.len(), 2, "{v}");
-        assert_eq!(
-            e[0].by.as_deref(),
-            Some("spiffe://cluster.local/ns/frontend/sa/frontend")
-        );
-        assert_eq!(
-            e[0].uri.as_deref(),
-            Some("spiffe://cluster.local/ns/legacy/sa/sleep")
-        );
-        assert_eq!(
-            e[1].by.as_deref(),
-            Some("spiffe://cluster.local/ns/sample/sa/httpbin")
-        );
-        assert_eq!(
-            e[1].uri.as_deref(),
-            Some("spiffe://cluster.local/ns/frontend/sa/frontend")
-        );
+        assert_eq!(e[0].by.as_deref(), Some("spiffe://cluster.local/ns/frontend/sa/frontend"));
+        assert_eq!(e[0].uri.as_deref(), Some("spiffe://cluster.local/ns/legacy/sa/sleep"));
+        assert_eq!(e[1].by.as_deref(), Some("spiffe://cluster.local/ns/sample/sa/httpbin"));
+        assert_eq!(e[1].uri.as_deref(), Some("spiffe://cluster.local/ns/frontend/sa/frontend"));
         // The RFC 2253 escapes of the subject survive; only the XFCC quoting is removed.
-        assert_eq!(
-            e[1].subject.as_deref(),
-            Some(r#"CN=frontend,O=Example\, "Quoted"\; Inc"#)
-        );
+        assert_eq!(e[1].subject.as_deref(), Some(r#"CN=frontend,O=Example\, "Quoted"\; Inc"#));
         assert!(e[1].dns.is_empty());
     }
 
     #[test]
     fn sanitize_set_leaves_one_element() {
-        let v = xfcc_from_headers_json(&fixture("headers-two-hops-sanitize-set.json"))
-            .unwrap()
-            .unwrap();
+        let v = xfcc_from_headers_json(&fixture("headers-two-hops-sanitize-set.json")).unwrap().unwrap();
         let e = parse_xfcc(&v).unwrap();
         assert_eq!(e.len(), 1);
-        assert_eq!(
-            e[0].uri.as_deref(),
-            Some("spiffe://cluster.local/ns/frontend/sa/frontend")
-        );
+        assert_eq!(e[0].uri.as_deref(), Some("spiffe://cluster.local/ns/frontend/sa/frontend"));
     }
 
     #[test]
     fn no_xfcc_is_none_not_an_error() {
-        assert_eq!(
-            xfcc_from_headers_json(&fixture("headers-no-xfcc.json")).unwrap(),
-            None
-        );
-        assert_eq!(
-            xfcc_from_text(&fixture("headers-no-xfcc.json")).unwrap(),
-            None
-        );
+        assert_eq!(xfcc_from_headers_json(&fixture("headers-no-xfcc.json")).unwrap(), None);
+        assert_eq!(xfcc_from_text(&fixture("headers-no-xfcc.json")).unwrap(), None);
     }
 
     #[test]
@@ -404,23 +333,11 @@ mod tests {
     #[test]
     fn bad_values_are_errors() {
         assert_eq!(parse_xfcc("  "), Err(XfccError::Empty));
-        assert!(matches!(
-            parse_xfcc(r#"By=x;Subject="open"#),
-            Err(XfccError::UnterminatedQuote { .. })
-        ));
-        assert!(matches!(
-            parse_xfcc("By=x;garbage"),
-            Err(XfccError::NotKeyValue { element: 1, .. })
-        ));
+        assert!(matches!(parse_xfcc(r#"By=x;Subject="open"#), Err(XfccError::UnterminatedQuote { .. })));
+        assert!(matches!(parse_xfcc("By=x;garbage"), Err(XfccError::NotKeyValue { element: 1, .. })));
         assert_eq!(xfcc_from_text("hello world"), Err(XfccError::Unrecognised));
-        assert!(matches!(
-            xfcc_from_text("{not json"),
-            Err(XfccError::NotJson(_))
-        ));
-        assert_eq!(
-            xfcc_from_text(r#"{"args": {}}"#),
-            Err(XfccError::NoHeadersObject)
-        );
+        assert!(matches!(xfcc_from_text("{not json"), Err(XfccError::NotJson(_))));
+        assert_eq!(xfcc_from_text(r#"{"args": {}}"#), Err(XfccError::NoHeadersObject));
     }
 
     #[test]
@@ -432,14 +349,8 @@ mod tests {
         assert_eq!(parse_spiffe("spiffe://cluster.local/ns/legacy/sa/"), None);
         assert_eq!(parse_spiffe("spiffe://cluster.local/workload/x"), None);
         assert_eq!(parse_spiffe("https://cluster.local/ns/a/sa/b"), None);
-        assert_eq!(
-            spiffe_trust_domain("spiffe://my-project.svc.id.goog/ns/a/sa/b"),
-            Some("my-project.svc.id.goog")
-        );
-        assert_eq!(
-            SpiffeId::new("td", "n", "s").to_string(),
-            "spiffe://td/ns/n/sa/s"
-        );
+        assert_eq!(spiffe_trust_domain("spiffe://my-project.svc.id.goog/ns/a/sa/b"), Some("my-project.svc.id.goog"));
+        assert_eq!(SpiffeId::new("td", "n", "s").to_string(), "spiffe://td/ns/n/sa/s");
     }
 
     #[test]

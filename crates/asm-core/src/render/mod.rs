@@ -29,22 +29,16 @@ pub fn render(report: &Report, format: OutputFormat, color: bool) -> String {
     match format {
         OutputFormat::Table => render_table(report, color),
         OutputFormat::Json => {
-            let mut s = serde_json::to_string_pretty(report)
-                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+            let mut s = serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
             s.push('\n');
             s
         }
-        OutputFormat::Yaml => {
-            serde_yaml_ng::to_string(report).unwrap_or_else(|e| format!("error: {e}\n"))
-        }
+        OutputFormat::Yaml => serde_yaml_ng::to_string(report).unwrap_or_else(|e| format!("error: {e}\n")),
     }
 }
 
 pub fn print_report(report: &Report, format: OutputFormat) {
-    print!(
-        "{}",
-        render(report, format, format == OutputFormat::Table && use_color())
-    );
+    print!("{}", render(report, format, format == OutputFormat::Table && use_color()));
 }
 
 /// `--print-commands`: one runbook command a line, each preceded by a comment naming its context and purpose.

@@ -29,28 +29,17 @@ pub fn render_table(report: &Report, color: bool) -> String {
             continue;
         }
         seen.push(id);
-        let title = CATALOG
-            .iter()
-            .find(|c| c.id == id)
-            .map(|c| c.title)
-            .unwrap_or_default();
+        let title = CATALOG.iter().find(|c| c.id == id).map(|c| c.title).unwrap_or_default();
         out.push_str(&format!("{id}  {title}\n"));
         let mut table = Table::new();
-        table
-            .load_preset(NOTHING)
-            .set_content_arrangement(ContentArrangement::Dynamic);
+        table.load_preset(NOTHING).set_content_arrangement(ContentArrangement::Dynamic);
         if !color {
             table.force_no_tty();
         } else {
             table.enforce_styling();
         }
-        let multi_context = report
-            .checks
-            .iter()
-            .map(|f| f.context.as_str())
-            .collect::<std::collections::BTreeSet<_>>()
-            .len()
-            > 1;
+        let multi_context =
+            report.checks.iter().map(|f| f.context.as_str()).collect::<std::collections::BTreeSet<_>>().len() > 1;
         for f in report.checks.iter().filter(|f| f.id == id) {
             let (text, colour) = mark(f.status);
             let mut status_cell = Cell::new(text);
@@ -66,11 +55,7 @@ pub fn render_table(report: &Report, color: bool) -> String {
                     body.push_str(&format!("\n→ {r}"));
                 }
             }
-            let target = if multi_context {
-                format!("[{}] {}", f.context, f.target)
-            } else {
-                f.target.clone()
-            };
+            let target = if multi_context { format!("[{}] {}", f.context, f.target) } else { f.target.clone() };
             table.add_row(vec![status_cell, Cell::new(target), Cell::new(body)]);
         }
         for line in table.to_string().lines() {

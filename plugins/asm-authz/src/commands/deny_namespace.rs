@@ -31,40 +31,25 @@ pub struct Args {
 }
 
 fn apply_command(g: &GlobalArgs, ctx: &str, ns: &str, dry_run: bool) -> String {
-    let mut args = vec![
-        "apply".to_owned(),
-        "--server-side".to_owned(),
-        format!("--field-manager={FIELD_MANAGER}"),
-    ];
+    let mut args = vec!["apply".to_owned(), "--server-side".to_owned(), format!("--field-manager={FIELD_MANAGER}")];
     if dry_run {
         args.push("--dry-run=server".into());
     }
     args.extend(["-f".into(), "-".into()]);
     let yaml = serde_yaml_text(ns);
-    format!(
-        "{} <<EOF\n{yaml}EOF",
-        KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(ctx))
-            .args(args)
-            .render()
-    )
+    format!("{} <<EOF\n{yaml}EOF", KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(ctx)).args(args).render())
 }
 
 fn serde_yaml_text(ns: &str) -> String {
     // The YAML without the explanatory comment, as it goes into a heredoc.
-    yaml(ns, "")
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .map(|l| format!("{l}\n"))
-        .collect()
+    yaml(ns, "").lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect()
 }
 
 pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
     let ns = a.namespace.trim();
     let valid = !ns.is_empty()
         && ns.len() <= 63
-        && ns
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && ns.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !ns.starts_with('-')
         && !ns.ends_with('-');
     if !valid {
@@ -106,22 +91,15 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
         match dry_run(c, g, ns).await {
             Ok(p) => plans.push(p),
             Err(e) => findings.push(
-                Finding::new(
-                    CheckId::AuthzDenyNamespace,
-                    &c.context,
-                    format!("{ns}/{}", policy_name(ns)),
-                )
-                .status(Status::Error, e.to_string()),
+                Finding::new(CheckId::AuthzDenyNamespace, &c.context, format!("{ns}/{}", policy_name(ns)))
+                    .status(Status::Error, e.to_string()),
             ),
         }
     }
     if !findings.is_empty() {
         return Ok(Outcome::Report(Report::new(findings)));
     }
-    let to_change: Vec<&Plan> = plans
-        .iter()
-        .filter(|p| p.change != Change::Unchanged)
-        .collect();
+    let to_change: Vec<&Plan> = plans.iter().filter(|p| p.change != Change::Unchanged).collect();
     for p in &plans {
         let note = match (&p.change, &p.replaces) {
             (Change::Unchanged, _) => "already present, unchanged".to_owned(),
@@ -131,17 +109,10 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
             }
             (Change::Configured, None) => "server-side dry run: would be configured".to_owned(),
         };
-        render::print_note(&format!(
-            "[{}] {ns}/{}: {note}",
-            p.cluster.context,
-            policy_name(ns)
-        ));
+        render::print_note(&format!("[{}] {ns}/{}: {note}", p.cluster.context, policy_name(ns)));
     }
     if !to_change.is_empty() {
-        let contexts: Vec<&str> = to_change
-            .iter()
-            .map(|p| p.cluster.context.as_str())
-            .collect();
+        let contexts: Vec<&str> = to_change.iter().map(|p| p.cluster.context.as_str()).collect();
         let mut prompt = format!(
             "Deny every request to workloads in namespace {ns} (AuthorizationPolicy {}) in context(s) {}?",
             policy_name(ns),
@@ -178,12 +149,10 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
         };
         findings.push(match result {
             Ok(change) => deny_namespace::finding(&p.cluster.context, ns, change, false, commands),
-            Err(e) => Finding::new(
-                CheckId::AuthzDenyNamespace,
-                &p.cluster.context,
-                format!("{ns}/{}", policy_name(ns)),
-            )
-            .status(Status::Error, e.to_string()),
+            Err(e) => {
+                Finding::new(CheckId::AuthzDenyNamespace, &p.cluster.context, format!("{ns}/{}", policy_name(ns)))
+                    .status(Status::Error, e.to_string())
+            }
         });
     }
     Ok(Outcome::Report(Report::new(findings)))
@@ -213,10 +182,5 @@ async fn dry_run(c: &Cluster, _g: &GlobalArgs, ns: &str) -> Result<Plan, Cluster
         (Some(_), None) => Change::Unchanged,
         (Some(_), Some(_)) => Change::Configured,
     };
-    Ok(Plan {
-        cluster: c.clone(),
-        before,
-        change,
-        replaces,
-    })
+    Ok(Plan { cluster: c.clone(), before, change, replaces })
 }

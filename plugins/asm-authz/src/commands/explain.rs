@@ -12,8 +12,7 @@ use asm_core::cli::{CliError, GlobalArgs, Outcome, PlannedCommand, parse_duratio
 use asm_core::cluster::authz::services_selecting;
 use asm_core::cluster::logs::{LogRequest, pods_with_container, stream_lines};
 use asm_core::cluster::{
-    Cluster, ClusterError, IstioKind, connect_all, find_pod, list_dynamic, parse_pod_ref,
-    selected_contexts,
+    Cluster, ClusterError, IstioKind, connect_all, find_pod, list_dynamic, parse_pod_ref, selected_contexts,
 };
 use asm_core::model::{CheckId, Finding, KubectlCommand, Report};
 use asm_core::parse::access_log::Line;
@@ -25,12 +24,7 @@ use serde_json::Value;
 pub struct Args {
     /// Read a saved log instead of pods: istio-proxy TEXT or JSON access log, or a Cloud Logging JSON export
     /// (array or one entry a line); `-` for stdin. Rules are looked up only with an explicit --context.
-    #[arg(
-        short = 'f',
-        long = "filename",
-        value_name = "FILE|-",
-        conflicts_with = "pod"
-    )]
+    #[arg(short = 'f', long = "filename", value_name = "FILE|-", conflicts_with = "pod")]
     pub file: Option<String>,
     /// Read one pod's istio-proxy log: POD[.NS] (default: every pod with an istio-proxy in -n / -A)
     #[arg(long, value_name = "POD[.NS]")]
@@ -83,8 +77,7 @@ fn read_input(file: &str, agg: &mut Aggregate) -> Result<Option<String>, CliErro
     let input: Box<dyn BufRead> = if file == "-" {
         Box::new(std::io::stdin().lock())
     } else {
-        let f = std::fs::File::open(file)
-            .map_err(|e| CliError::usage(format!("cannot read {file}: {e}")))?;
+        let f = std::fs::File::open(file).map_err(|e| CliError::usage(format!("cannot read {file}: {e}")))?;
         Box::new(std::io::BufReader::new(f))
     };
     let mut reader = Reader::new();
@@ -92,9 +85,7 @@ fn read_input(file: &str, agg: &mut Aggregate) -> Result<Option<String>, CliErro
     let mut input = input;
     loop {
         buf.clear();
-        let n = input
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| CliError::usage(format!("cannot read {file}: {e}")))?;
+        let n = input.read_until(b'\n', &mut buf).map_err(|e| CliError::usage(format!("cannot read {file}: {e}")))?;
         if n == 0 {
             break;
         }
@@ -120,9 +111,7 @@ async fn offline(g: &GlobalArgs, a: &Args, file: &str) -> Result<Outcome, CliErr
         } else {
             planned.push(PlannedCommand {
                 context: String::new(),
-                purpose: format!(
-                    "nothing: {name} is read offline (add --context to look the rules up)"
-                ),
+                purpose: format!("nothing: {name} is read offline (add --context to look the rules up)"),
                 command: format!("# read {name}"),
             });
         }
@@ -143,9 +132,7 @@ async fn offline(g: &GlobalArgs, a: &Args, file: &str) -> Result<Outcome, CliErr
     let clusters = connect_all(&g.cluster.selection()).await?;
     let mut findings = Vec::new();
     for c in &clusters {
-        let policies = list_dynamic(c, IstioKind::AuthorizationPolicy, None)
-            .await
-            .map_err(|e| e.to_string());
+        let policies = list_dynamic(c, IstioKind::AuthorizationPolicy, None).await.map_err(|e| e.to_string());
         let allow = match &policies {
             Ok(list) if agg.groups.contains_key(&Cause::NoAllowMatch) => {
                 allow_by_namespace(list, &agg, &a.root_namespace)
@@ -167,13 +154,7 @@ async fn offline(g: &GlobalArgs, a: &Args, file: &str) -> Result<Outcome, CliErr
 
 fn list_command(g: &GlobalArgs, ctx: &str) -> String {
     KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(ctx))
-        .args([
-            "get",
-            "authorizationpolicies.security.istio.io",
-            "-A",
-            "-o",
-            "yaml",
-        ])
+        .args(["get", "authorizationpolicies.security.istio.io", "-A", "-o", "yaml"])
         .render()
 }
 
@@ -190,11 +171,8 @@ fn allow_by_namespace(policies: &[Value], agg: &Aggregate, root: &str) -> Vec<Al
         .filter_map(|d| {
             let host = d.split(':').next()?;
             let ns = host.split('.').nth(1)?;
-            (!ns.is_empty()
-                && ns
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
-            .then(|| ns.to_owned())
+            (!ns.is_empty() && ns.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+                .then(|| ns.to_owned())
         })
         .collect();
     namespaces.push(root.to_owned());
@@ -227,10 +205,7 @@ fn allow_by_namespace(policies: &[Value], agg: &Aggregate, root: &str) -> Vec<Al
             };
             Some(AllowPolicy {
                 policy: format!("{ns}/{name}"),
-                rules: p
-                    .pointer("/spec/rules")
-                    .and_then(Value::as_array)
-                    .map_or(0, Vec::len),
+                rules: p.pointer("/spec/rules").and_then(Value::as_array).map_or(0, Vec::len),
                 applies,
             })
         })
@@ -238,22 +213,14 @@ fn allow_by_namespace(policies: &[Value], agg: &Aggregate, root: &str) -> Vec<Al
 }
 
 fn log_request<'a>(a: &Args, ns: &'a str, pod: &'a str, container: &'a str) -> LogRequest<'a> {
-    LogRequest {
-        namespace: ns,
-        pod,
-        container,
-        since: a.since,
-        tail: a.tail,
-        timeout: a.log_timeout,
-    }
+    LogRequest { namespace: ns, pod, container, since: a.since, tail: a.tail, timeout: a.log_timeout }
 }
 
 async fn live(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
     let pod_ref = match &a.pod {
-        Some(p) => Some(
-            parse_pod_ref(p, g.cluster.namespace.as_deref())
-                .map_err(|e| CliError::usage(format!("--pod: {e}")))?,
-        ),
+        Some(p) => {
+            Some(parse_pod_ref(p, g.cluster.namespace.as_deref()).map_err(|e| CliError::usage(format!("--pod: {e}")))?)
+        }
         None => None,
     };
     let sel = g.cluster.selection();
@@ -272,11 +239,7 @@ async fn live(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
                         (Some(ns), _) => vec!["-n".to_owned(), ns.clone()],
                         _ => vec![],
                     };
-                    k().args(["get", "pods"]).args(scope).args([
-                        "-o",
-                        "name",
-                        "--field-selector=status.phase=Running",
-                    ])
+                    k().args(["get", "pods"]).args(scope).args(["-o", "name", "--field-selector=status.phase=Running"])
                 }
             };
             planned.push(PlannedCommand {
@@ -303,12 +266,7 @@ async fn live(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
     for c in &clusters {
         match explain_cluster(c, g, a, pod_ref.as_ref()).await {
             Ok(f) => findings.extend(f),
-            Err(e) => findings.push(asm_core::cli::error_finding(
-                CheckId::AuthzDenials,
-                &c.context,
-                "",
-                &e,
-            )),
+            Err(e) => findings.push(asm_core::cli::error_finding(CheckId::AuthzDenials, &c.context, "", &e)),
         }
     }
     Ok(Outcome::Report(Report::new(findings)))
@@ -330,12 +288,7 @@ async fn explain_cluster(
             let ns = if g.cluster.all_namespaces {
                 None
             } else {
-                Some(
-                    g.cluster
-                        .namespace
-                        .clone()
-                        .unwrap_or_else(|| c.default_namespace.clone()),
-                )
+                Some(g.cluster.namespace.clone().unwrap_or_else(|| c.default_namespace.clone()))
             };
             let pods = pods_with_container(c, ns.as_deref(), &a.container).await?;
             let input = match &ns {
@@ -350,24 +303,14 @@ async fn explain_cluster(
         .tail
         .map(|t| format!("last {t} lines of each"))
         .into_iter()
-        .chain(
-            a.since
-                .map(|d| format!("since {}s ago", d.as_secs().max(1))),
-        )
+        .chain(a.since.map(|d| format!("since {}s ago", d.as_secs().max(1))))
         .collect();
-    let input = if window.is_empty() {
-        input
-    } else {
-        format!("{input} ({})", window.join(", "))
-    };
+    let input = if window.is_empty() { input } else { format!("{input} ({})", window.join(", ")) };
     let mut agg = Aggregate::default();
     let mut notes = Vec::new();
     let mut commands = Vec::new();
     if pods.is_empty() {
-        notes.push(format!(
-            "no running pod has an {} container here: is sidecar injection enabled?",
-            a.container
-        ));
+        notes.push(format!("no running pod has an {} container here: is sidecar injection enabled?", a.container));
     }
     let mut by_workload: BTreeMap<String, Pod> = BTreeMap::new();
     for pod in pods {
@@ -376,24 +319,17 @@ async fn explain_cluster(
         let workload = format!("{ns}/{name}");
         let req = log_request(a, &ns, &name, &a.container);
         commands.push(
-            KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&c.context))
-                .args(req.kubectl_args())
-                .render(),
+            KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&c.context)).args(req.kubectl_args()).render(),
         );
         let mut reader = Reader::new();
-        let read = stream_lines(c, &req, |line| {
-            take(&mut reader, &mut agg, line, Some(&workload))
-        })
-        .await;
+        let read = stream_lines(c, &req, |line| take(&mut reader, &mut agg, line, Some(&workload))).await;
         if let Err(e) = read {
             notes.push(format!("could not read {workload}: {e}"));
         }
         by_workload.insert(workload, pod);
     }
     commands.push(list_command(g, &c.context));
-    let policies = list_dynamic(c, IstioKind::AuthorizationPolicy, None)
-        .await
-        .map_err(|e| e.to_string());
+    let policies = list_dynamic(c, IstioKind::AuthorizationPolicy, None).await.map_err(|e| e.to_string());
     let mut allow = Vec::new();
     if let (Ok(list), Some(grp)) = (&policies, agg.groups.get(&Cause::NoAllowMatch)) {
         for w in grp.workloads.counts.keys() {
@@ -402,22 +338,13 @@ async fn explain_cluster(
             };
             let ns = pod.metadata.namespace.clone().unwrap_or_default();
             let labels = pod.metadata.labels.clone().unwrap_or_default();
-            let services = services_selecting(c, &ns, &labels)
-                .await
-                .unwrap_or_default();
-            let workload = Workload {
-                namespace: ns,
-                name: pod.metadata.name.clone().unwrap_or_default(),
-                labels,
-                services,
-            };
+            let services = services_selecting(c, &ns, &labels).await.unwrap_or_default();
+            let workload =
+                Workload { namespace: ns, name: pod.metadata.name.clone().unwrap_or_default(), labels, services };
             for p in applicable(list, &workload, &a.root_namespace) {
                 if p.action == "ALLOW" && !p.dry_run {
-                    let entry = AllowPolicy {
-                        policy: p.policy,
-                        rules: p.rules,
-                        applies: format!("{} for {w}", p.applies),
-                    };
+                    let entry =
+                        AllowPolicy { policy: p.policy, rules: p.rules, applies: format!("{} for {w}", p.applies) };
                     if !allow.contains(&entry) {
                         allow.push(entry);
                     }
@@ -425,13 +352,6 @@ async fn explain_cluster(
             }
         }
     }
-    let cx = ExplainContext {
-        context: c.context.clone(),
-        input,
-        policies,
-        allow_policies: allow,
-        notes,
-        commands,
-    };
+    let cx = ExplainContext { context: c.context.clone(), input, policies, allow_policies: allow, notes, commands };
     Ok(denials::findings(&agg, &cx))
 }

@@ -7,15 +7,13 @@ use std::time::Duration;
 use asm_core::checks::authz::enforced::{self, AuthzOutcome, Expect};
 use asm_core::checks::authz::policies::{Workload, applicable};
 use asm_core::checks::tls::plaintext;
-use asm_core::cli::{
-    CliError, GlobalArgs, Outcome, PlannedCommand, for_each_cluster, parse_duration,
-};
+use asm_core::cli::{CliError, GlobalArgs, Outcome, PlannedCommand, for_each_cluster, parse_duration};
 use asm_core::cluster::authz::services_selecting;
 use asm_core::cluster::logs::has_container;
 use asm_core::cluster::services::{Destination, probe_destination};
 use asm_core::cluster::{
-    self, Cluster, ClusterError, ExecRequest, IstioKind, PodRef, connect_all, list_dynamic,
-    parse_pod_ref, probe_source, selected_contexts,
+    self, Cluster, ClusterError, ExecRequest, IstioKind, PodRef, connect_all, list_dynamic, parse_pod_ref,
+    probe_source, selected_contexts,
 };
 use asm_core::model::{CheckId, Finding, KubectlCommand, Report, ServiceRef, Status};
 
@@ -48,11 +46,7 @@ pub struct Args {
 }
 
 fn url(dst: &ServiceRef, port: Option<u16>, path: &str) -> String {
-    let path = if path.starts_with('/') {
-        path.to_owned()
-    } else {
-        format!("/{path}")
-    };
+    let path = if path.starts_with('/') { path.to_owned() } else { format!("/{path}") };
     format!("http://{}{path}", dst.authority(port))
 }
 
@@ -61,32 +55,21 @@ fn secs(d: Duration) -> u64 {
 }
 
 pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
-    let src = parse_pod_ref(&a.from, g.cluster.namespace.as_deref())
-        .map_err(|e| CliError::usage(format!("--from: {e}")))?;
+    let src =
+        parse_pod_ref(&a.from, g.cluster.namespace.as_deref()).map_err(|e| CliError::usage(format!("--from: {e}")))?;
     let dst = ServiceRef::parse(&a.to).map_err(|e| CliError::usage(format!("--to: {e}")))?;
     let method = a.method.to_ascii_uppercase();
     if method.is_empty() || !method.chars().all(|c| c.is_ascii_uppercase()) {
-        return Err(CliError::usage(format!(
-            "--method {:?} is not an HTTP method",
-            a.method
-        )));
+        return Err(CliError::usage(format!("--method {:?} is not an HTTP method", a.method)));
     }
     if g.output.print_commands {
-        let container = a
-            .container
-            .clone()
-            .unwrap_or_else(|| "SOURCE_CONTAINER".into());
+        let container = a.container.clone().unwrap_or_else(|| "SOURCE_CONTAINER".into());
         let mut planned = Vec::new();
         for ctx in selected_contexts(&g.cluster.selection())? {
-            let argv = enforced::probe_argv(
-                &method,
-                &url(&dst, dst.port, &a.path),
-                secs(a.probe_timeout),
-            );
+            let argv = enforced::probe_argv(&method, &url(&dst, dst.port, &a.path), secs(a.probe_timeout));
             planned.push(PlannedCommand {
                 context: ctx.clone(),
-                purpose: "the request; a proxy denial is 403 with body \"RBAC: access denied\""
-                    .into(),
+                purpose: "the request; a proxy denial is 403 with body \"RBAC: access denied\"".into(),
                 command: KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&ctx))
                     .exec_planned(&src.name, src.namespace.as_deref(), &container, &argv)
                     .render(),
@@ -95,10 +78,7 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
         return Ok(Outcome::Commands(planned));
     }
     let clusters = connect_all(&g.cluster.selection()).await?;
-    let findings = for_each_cluster(&clusters, CheckId::AuthzEnforced, |c| {
-        probe(c, g, a, &src, &dst, &method)
-    })
-    .await;
+    let findings = for_each_cluster(&clusters, CheckId::AuthzEnforced, |c| probe(c, g, a, &src, &dst, &method)).await;
     Ok(Outcome::Report(Report::new(findings)))
 }
 
@@ -111,11 +91,7 @@ async fn probe(
     method: &str,
 ) -> Result<Vec<Finding>, ClusterError> {
     let (pod, container) = probe_source(&c, src, a.container.as_deref()).await?;
-    let Destination {
-        namespace: dst_ns,
-        backends,
-        port,
-    } = probe_destination(&c, dst, &pod.namespace).await;
+    let Destination { namespace: dst_ns, backends, port } = probe_destination(&c, dst, &pod.namespace).await;
     let target_url = url(dst, Some(port), &a.path);
     let argv = enforced::probe_argv(method, &target_url, secs(a.probe_timeout));
     let command = KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&c.context))
@@ -126,11 +102,7 @@ async fn probe(
         pod.namespace,
         pod.name,
         dst.authority(Some(port)),
-        if a.path.starts_with('/') {
-            a.path.clone()
-        } else {
-            format!("/{}", a.path)
-        }
+        if a.path.starts_with('/') { a.path.clone() } else { format!("/{}", a.path) }
     );
     let req = ExecRequest {
         namespace: &pod.namespace,
@@ -151,24 +123,16 @@ async fn probe(
     };
     let outcome = enforced::judge(&out);
     let (body, code) = enforced::split_body(&out.stdout);
-    let first_body_line = body
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("(empty body)");
+    let first_body_line = body.lines().find(|l| !l.trim().is_empty()).unwrap_or("(empty body)");
     let mut f = Finding::new(CheckId::AuthzEnforced, &c.context, &target).command(command);
-    f = f.evidence(
-        match (code, asm_core::parse::curl::curl_error(&out.stderr)) {
-            (Some(code), _) if code != 403 => {
-                format!("HTTP {code}, {} bytes of body", body.len())
-            }
-            (Some(code), _) => format!(
-                "HTTP {code}, body: {}",
-                first_body_line.chars().take(120).collect::<String>()
-            ),
-            (None, Some(e)) => format!("curl: ({}) {}; {}", e.code, e.message, out.describe_exit()),
-            (None, None) => format!("no HTTP status; {}", out.describe_exit()),
-        },
-    );
+    f = f.evidence(match (code, asm_core::parse::curl::curl_error(&out.stderr)) {
+        (Some(code), _) if code != 403 => {
+            format!("HTTP {code}, {} bytes of body", body.len())
+        }
+        (Some(code), _) => format!("HTTP {code}, body: {}", first_body_line.chars().take(120).collect::<String>()),
+        (None, Some(e)) => format!("curl: ({}) {}; {}", e.code, e.message, out.describe_exit()),
+        (None, None) => format!("no HTTP status; {}", out.describe_exit()),
+    });
     f = f.evidence(format!("source: {} container {container}", pod.how));
 
     // Context: the policies that decide at the destination, from its first pod.
@@ -181,9 +145,7 @@ async fn probe(
         let w = Workload {
             namespace: dst_ns.clone(),
             name: p.metadata.name.clone().unwrap_or_default(),
-            services: services_selecting(&c, &dst_ns, &labels)
-                .await
-                .unwrap_or_default(),
+            services: services_selecting(&c, &dst_ns, &labels).await.unwrap_or_default(),
             labels,
         };
         dst_pod_name = Some(w.name.clone());
@@ -204,19 +166,12 @@ async fn probe(
             policies_apply = Some(!applies.is_empty());
         }
         f = f.evidence(if applies.is_empty() {
-            format!(
-                "no AuthorizationPolicy applies to {dst_ns}/{}: everything is allowed",
-                w.name
-            )
+            format!("no AuthorizationPolicy applies to {dst_ns}/{}: everything is allowed", w.name)
         } else {
             format!(
                 "policies at {dst_ns}/{}: {}",
                 w.name,
-                applies
-                    .iter()
-                    .map(|p| format!("{} {}", p.action, p.policy))
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                applies.iter().map(|p| format!("{} {}", p.action, p.policy)).collect::<Vec<_>>().join(", ")
             )
         });
     }
@@ -270,11 +225,11 @@ async fn probe(
     f.data = enforced::data(&outcome, a.expect, &out);
     if let Some(obj) = f.data.as_object_mut() {
         obj.insert("url".into(), target_url.into());
-        obj.insert("source".into(), serde_json::json!({"namespace": pod.namespace, "pod": pod.name, "container": container}));
         obj.insert(
-            "destination".into(),
-            serde_json::json!({"service": dst.name, "namespace": dst_ns, "port": port}),
+            "source".into(),
+            serde_json::json!({"namespace": pod.namespace, "pod": pod.name, "container": container}),
         );
+        obj.insert("destination".into(), serde_json::json!({"service": dst.name, "namespace": dst_ns, "port": port}));
     }
     Ok(vec![f])
 }

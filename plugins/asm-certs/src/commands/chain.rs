@@ -7,14 +7,11 @@ use std::time::Duration;
 
 use asm_core::checks::certs::admin::{parse_certs_endpoint, parse_secrets_dump};
 use asm_core::checks::certs::chain::{ChainEvidence, check_chain};
-use asm_core::cli::{
-    CliError, GlobalArgs, Outcome, PlannedCommand, confirm, for_each_cluster, parse_duration,
-};
+use asm_core::cli::{CliError, GlobalArgs, Outcome, PlannedCommand, confirm, for_each_cluster, parse_duration};
 use asm_core::cluster::debug::{DebugRun, run_ephemeral};
 use asm_core::cluster::portforward::http_get;
 use asm_core::cluster::{
-    self, Cluster, ClusterError, ExecRequest, PodRef, connect_all, parse_pod_ref, probe_source,
-    selected_contexts,
+    self, Cluster, ClusterError, ExecRequest, PodRef, connect_all, parse_pod_ref, probe_source, selected_contexts,
 };
 use asm_core::model::{CheckId, Finding, KubectlCommand, Report, Status};
 use asm_core::parse::sclient::parse_sclient;
@@ -62,39 +59,21 @@ pub struct Args {
 }
 
 fn sclient_argv(to: &str) -> Vec<String> {
-    [
-        "openssl",
-        "s_client",
-        "-alpn",
-        "istio",
-        "-showcerts",
-        "-connect",
-        to,
-    ]
-    .map(String::from)
-    .into()
+    ["openssl", "s_client", "-alpn", "istio", "-showcerts", "-connect", to].map(String::from).into()
 }
 
 fn destination(a: &Args) -> Result<String, CliError> {
-    let to =
-        a.to.as_deref()
-            .ok_or_else(|| CliError::usage("--to HOST:PORT is needed with --method exec|debug"))?;
+    let to = a.to.as_deref().ok_or_else(|| CliError::usage("--to HOST:PORT is needed with --method exec|debug"))?;
     match to.rsplit_once(':') {
         Some((h, p)) if !h.is_empty() && p.parse::<u16>().is_ok_and(|p| p > 0) => Ok(to.to_owned()),
-        _ => Err(CliError::usage(format!(
-            "--to {to:?} is not HOST:PORT (e.g. httpbin.sample:8000)"
-        ))),
+        _ => Err(CliError::usage(format!("--to {to:?} is not HOST:PORT (e.g. httpbin.sample:8000)"))),
     }
 }
 
 pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
-    let src = parse_pod_ref(&a.from, g.cluster.namespace.as_deref())
-        .map_err(|e| CliError::usage(format!("--from: {e}")))?;
-    let to = if a.method == Method::Admin {
-        a.to.clone().unwrap_or_default()
-    } else {
-        destination(a)?
-    };
+    let src =
+        parse_pod_ref(&a.from, g.cluster.namespace.as_deref()).map_err(|e| CliError::usage(format!("--from: {e}")))?;
+    let to = if a.method == Method::Admin { a.to.clone().unwrap_or_default() } else { destination(a)? };
     let sel = g.cluster.selection();
     if g.output.print_commands {
         let mut planned = Vec::new();
@@ -104,8 +83,7 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
             let (purpose, cmd) = match a.method {
                 Method::Exec => (
                     "the chain the destination serves".to_owned(),
-                    kc().exec_planned(&src.name, ns.as_deref(), "istio-proxy", &sclient_argv(&to))
-                        .render(),
+                    kc().exec_planned(&src.name, ns.as_deref(), "istio-proxy", &sclient_argv(&to)).render(),
                 ),
                 Method::Debug => {
                     let mut args = vec!["debug".to_owned(), src.name.clone()];
@@ -120,7 +98,10 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
                         "--".into(),
                     ]);
                     args.extend(sclient_argv(&to));
-                    ("the chain, from an ephemeral debug container (cannot be removed afterwards)".to_owned(), kc().args(args).render())
+                    (
+                        "the chain, from an ephemeral debug container (cannot be removed afterwards)".to_owned(),
+                        kc().args(args).render(),
+                    )
                 }
                 Method::Admin => {
                     let mut args = vec!["port-forward".to_owned(), src.name.clone()];
@@ -131,16 +112,8 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
                     ("the sidecar's own certificates: then curl 'localhost:15000/config_dump?resource=dynamic_active_secrets' and curl localhost:15000/certs".to_owned(), kc().args(args).render())
                 }
             };
-            planned.push(PlannedCommand {
-                context: ctx.clone(),
-                purpose,
-                command: cmd,
-            });
-            let mut cm = vec![
-                "get".to_owned(),
-                "configmap".into(),
-                "istio-ca-root-cert".into(),
-            ];
+            planned.push(PlannedCommand { context: ctx.clone(), purpose, command: cmd });
+            let mut cm = vec!["get".to_owned(), "configmap".into(), "istio-ca-root-cert".into()];
             if let Some(n) = &ns {
                 cm.extend(["-n".into(), n.clone()]);
             }
@@ -155,11 +128,7 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
     }
     let clusters = connect_all(&sel).await?;
     if a.method == Method::Debug {
-        let where_ = clusters
-            .iter()
-            .map(|c| c.context.as_str())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let where_ = clusters.iter().map(|c| c.context.as_str()).collect::<Vec<_>>().join(", ");
         let ok = confirm(
             &format!(
                 "Add an ephemeral debug container ({}) to pod {} in {where_}? Ephemeral containers cannot be removed; it stays (terminated) until the pod is deleted",
@@ -171,16 +140,12 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
             return Err(CliError::usage("not confirmed: nothing was changed"));
         }
     }
-    let findings = for_each_cluster(&clusters, CheckId::CertsChain, |c| {
-        probe(c, g, a, &src, &to)
-    })
-    .await;
+    let findings = for_each_cluster(&clusters, CheckId::CertsChain, |c| probe(c, g, a, &src, &to)).await;
     Ok(Outcome::Report(Report::new(findings)))
 }
 
 fn error(c: &Cluster, target: &str, summary: String, command: Option<String>) -> Finding {
-    let mut f =
-        Finding::new(CheckId::CertsChain, &c.context, target).status(Status::Error, summary);
+    let mut f = Finding::new(CheckId::CertsChain, &c.context, target).status(Status::Error, summary);
     if let Some(cmd) = command {
         f = f.command(cmd);
     }
@@ -190,35 +155,21 @@ fn error(c: &Cluster, target: &str, summary: String, command: Option<String>) ->
 fn openssl_missing(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
     t.contains("openssl")
-        && (t.contains("executable file not found")
-            || t.contains("not found")
-            || t.contains("no such file"))
+        && (t.contains("executable file not found") || t.contains("not found") || t.contains("no such file"))
 }
 
-async fn probe(
-    c: Cluster,
-    g: &GlobalArgs,
-    a: &Args,
-    src: &PodRef,
-    to: &str,
-) -> Result<Vec<Finding>, ClusterError> {
+async fn probe(c: Cluster, g: &GlobalArgs, a: &Args, src: &PodRef, to: &str) -> Result<Vec<Finding>, ClusterError> {
     let (pod, _) = probe_source(&c, src, Some("istio-proxy")).await?;
     let (td, td_source) = trust_domain(&c, a.trust_domain.as_deref(), &a.istio_namespace).await?;
     let roots = mesh_roots(&c, &pod.namespace).await?;
     let kc = || KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&c.context));
     let argv = sclient_argv(to);
-    let mut ev = ChainEvidence {
-        mesh_roots: roots,
-        trust_domain: Some((td.clone(), td_source)),
-        ..Default::default()
-    };
+    let mut ev = ChainEvidence { mesh_roots: roots, trust_domain: Some((td.clone(), td_source)), ..Default::default() };
     let target;
     match a.method {
         Method::Exec => {
             target = format!("{}/{} -> {to}", pod.namespace, pod.name);
-            let command = kc()
-                .exec(&pod.name, Some(&pod.namespace), "istio-proxy", &argv)
-                .render();
+            let command = kc().exec(&pod.name, Some(&pod.namespace), "istio-proxy", &argv).render();
             let req = ExecRequest {
                 namespace: &pod.namespace,
                 pod: &pod.name,
@@ -242,26 +193,14 @@ async fn probe(
                 Ok(p) => p,
                 Err(e) => {
                     return Ok(vec![
-                        error(
-                            &c,
-                            &target,
-                            format!("openssl s_client printed nothing usable: {e}"),
-                            Some(command),
-                        )
-                        .evidence(out.describe_exit()),
+                        error(&c, &target, format!("openssl s_client printed nothing usable: {e}"), Some(command))
+                            .evidence(out.describe_exit()),
                     ]);
                 }
             };
-            ev.certs = parsed
-                .pems
-                .iter()
-                .filter_map(|p| X509::from_pem(p.as_bytes()).ok())
-                .collect();
+            ev.certs = parsed.pems.iter().filter_map(|p| X509::from_pem(p.as_bytes()).ok()).collect();
             ev.handshake = Some(parsed.handshake_story());
-            ev.source = format!(
-                "openssl s_client in {}/{} istio-proxy",
-                pod.namespace, pod.name
-            );
+            ev.source = format!("openssl s_client in {}/{} istio-proxy", pod.namespace, pod.name);
             ev.commands = vec![command];
         }
         Method::Debug => {
@@ -307,11 +246,7 @@ async fn probe(
                     ]);
                 }
             };
-            ev.certs = parsed
-                .pems
-                .iter()
-                .filter_map(|p| X509::from_pem(p.as_bytes()).ok())
-                .collect();
+            ev.certs = parsed.pems.iter().filter_map(|p| X509::from_pem(p.as_bytes()).ok()).collect();
             ev.handshake = Some(parsed.handshake_story());
             ev.source = format!(
                 "openssl s_client in ephemeral container {name} of {}/{} (it stays in the pod spec, terminated, until the pod is deleted)",
@@ -320,10 +255,7 @@ async fn probe(
             ev.commands = vec![command];
         }
         Method::Admin => {
-            target = format!(
-                "{}/{} (its sidecar's own certificate)",
-                pod.namespace, pod.name
-            );
+            target = format!("{}/{} (its sidecar's own certificate)", pod.namespace, pod.name);
             let command = kc()
                 .args([
                     "port-forward".to_owned(),
@@ -342,9 +274,7 @@ async fn probe(
                 a.probe_timeout,
             )
             .await;
-            let secrets_cmd =
-                "curl -s 'http://localhost:15000/config_dump?resource=dynamic_active_secrets'"
-                    .to_owned();
+            let secrets_cmd = "curl -s 'http://localhost:15000/config_dump?resource=dynamic_active_secrets'".to_owned();
             match secrets.map(|(code, body)| (code, String::from_utf8_lossy(&body).into_owned())) {
                 Ok((200, body)) => match parse_secrets_dump(&body) {
                     Ok(s) => {
@@ -355,21 +285,12 @@ async fn probe(
                                 roots: s.roots,
                             });
                         }
-                        ev.source =
-                            format!("Envoy admin secrets of {}/{}", pod.namespace, pod.name);
+                        ev.source = format!("Envoy admin secrets of {}/{}", pod.namespace, pod.name);
                     }
                     Err(e) => {
                         return Ok(vec![
-                            admin_fallback(
-                                &c,
-                                &target,
-                                &pod.namespace,
-                                &pod.name,
-                                a,
-                                e,
-                                vec![command, secrets_cmd],
-                            )
-                            .await,
+                            admin_fallback(&c, &target, &pod.namespace, &pod.name, a, e, vec![command, secrets_cmd])
+                                .await,
                         ]);
                     }
                 },
@@ -393,13 +314,7 @@ async fn probe(
             ev.commands = vec![command, secrets_cmd];
         }
     }
-    Ok(check_chain(
-        &ev,
-        &c.context,
-        &target,
-        now(),
-        a.expiry.policy(),
-    ))
+    Ok(check_chain(&ev, &c.context, &target, now(), a.expiry.policy()))
 }
 
 /// Without PEM, `/certs` still tells SANs and expiry: report them, but the chain cannot be verified.

@@ -13,12 +13,9 @@ use asm_core::parse::x509::parse_pem_bundle;
 pub fn read_input(path: &str) -> Result<String, CliError> {
     let mut text = String::new();
     if path == "-" {
-        std::io::stdin()
-            .read_to_string(&mut text)
-            .map_err(|e| CliError::usage(format!("cannot read stdin: {e}")))?;
+        std::io::stdin().read_to_string(&mut text).map_err(|e| CliError::usage(format!("cannot read stdin: {e}")))?;
     } else {
-        let bytes =
-            std::fs::read(path).map_err(|e| CliError::usage(format!("cannot read {path}: {e}")))?;
+        let bytes = std::fs::read(path).map_err(|e| CliError::usage(format!("cannot read {path}: {e}")))?;
         text = String::from_utf8_lossy(&bytes).into_owned();
     }
     Ok(text)
@@ -28,9 +25,7 @@ pub fn read_input(path: &str) -> Result<String, CliError> {
 pub fn parse_long_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     if let Some(days) = t.strip_suffix('d') {
-        let n: u64 = days
-            .parse()
-            .map_err(|_| format!("{s:?} is not a duration (examples: 30d, 12h, 90m)"))?;
+        let n: u64 = days.parse().map_err(|_| format!("{s:?} is not a duration (examples: 30d, 12h, 90m)"))?;
         if n > 36_500 {
             return Err(format!("{s:?} is out of range"));
         }
@@ -77,27 +72,19 @@ pub async fn trust_domain(
 
 /// istio-ca-root-cert of a namespace as roots to verify against; `None` when absent or unreadable as PEM
 /// (the chain check then says it could not compare).
-pub async fn mesh_roots(
-    cluster: &Cluster,
-    namespace: &str,
-) -> Result<Option<MeshRoots>, ClusterError> {
+pub async fn mesh_roots(cluster: &Cluster, namespace: &str) -> Result<Option<MeshRoots>, ClusterError> {
     let pem = trust::root_cert_pem(cluster, namespace).await?;
     Ok(pem.and_then(|p| {
-        parse_pem_bundle(p.as_bytes()).ok().map(|roots| MeshRoots {
-            source: format!("ConfigMap {namespace}/istio-ca-root-cert"),
-            roots,
-        })
+        parse_pem_bundle(p.as_bytes())
+            .ok()
+            .map(|roots| MeshRoots { source: format!("ConfigMap {namespace}/istio-ca-root-cert"), roots })
     }))
 }
 
 pub fn roots_from_file(path: &str) -> Result<MeshRoots, CliError> {
     let text = read_input(path)?;
-    let roots = parse_pem_bundle(text.as_bytes())
-        .map_err(|e| CliError::usage(format!("--root-cert {path}: {e}")))?;
-    Ok(MeshRoots {
-        source: format!("file {path}"),
-        roots,
-    })
+    let roots = parse_pem_bundle(text.as_bytes()).map_err(|e| CliError::usage(format!("--root-cert {path}: {e}")))?;
+    Ok(MeshRoots { source: format!("file {path}"), roots })
 }
 
 #[cfg(test)]
@@ -106,14 +93,8 @@ mod tests {
 
     #[test]
     fn long_durations() {
-        assert_eq!(
-            parse_long_duration("30d").unwrap(),
-            Duration::from_secs(30 * 86_400)
-        );
-        assert_eq!(
-            parse_long_duration("12h").unwrap(),
-            Duration::from_secs(12 * 3600)
-        );
+        assert_eq!(parse_long_duration("30d").unwrap(), Duration::from_secs(30 * 86_400));
+        assert_eq!(parse_long_duration("12h").unwrap(), Duration::from_secs(12 * 3600));
         assert!(parse_long_duration("xd").is_err());
         assert!(parse_long_duration("99999999d").is_err());
     }

@@ -37,11 +37,8 @@ pub fn certificates(out: &SClientOutput, what: &str) -> Result<Vec<X509>, CliErr
         .iter()
         .enumerate()
         .map(|(i, pem)| {
-            X509::from_pem(pem.as_bytes()).map_err(|e| {
-                CliError::usage(format!(
-                    "{what}: certificate block {i} does not parse as X.509: {e}"
-                ))
-            })
+            X509::from_pem(pem.as_bytes())
+                .map_err(|e| CliError::usage(format!("{what}: certificate block {i} does not parse as X.509: {e}")))
         })
         .collect()
 }
@@ -52,9 +49,7 @@ pub fn parse_at(at: Option<&str>) -> Result<i64, CliError> {
         Some(t) => time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
             .map(|d| d.unix_timestamp())
             .or_else(|_| t.parse::<i64>())
-            .map_err(|_| {
-                CliError::usage(format!("--at {t:?} is neither RFC 3339 nor Unix seconds"))
-            }),
+            .map_err(|_| CliError::usage(format!("--at {t:?} is neither RFC 3339 nor Unix seconds"))),
     }
 }
 
@@ -63,47 +58,31 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
         return Ok(Outcome::Commands(vec![PlannedCommand {
             context: String::new(),
             purpose: "inspect reads a file and runs nothing; the output it expects comes from".into(),
-            command: "kubectl exec POD -n NS -c istio-proxy -- openssl s_client -alpn istio -showcerts -connect HOST:PORT".into(),
+            command:
+                "kubectl exec POD -n NS -c istio-proxy -- openssl s_client -alpn istio -showcerts -connect HOST:PORT"
+                    .into(),
         }]));
     }
     let text = read_input(&a.file)?;
     let out = parse_sclient(&text).map_err(|e| CliError::usage(format!("{}: {e}", a.file)))?;
     let certs = certificates(&out, &a.file)?;
     let expected_identity = match &a.expect_identity {
-        Some(id) => Some(parse_spiffe(id).ok_or_else(|| {
-            CliError::usage(format!(
-                "--expect-identity {id:?} is not spiffe://TD/ns/NS/sa/SA"
-            ))
-        })?),
+        Some(id) => Some(
+            parse_spiffe(id)
+                .ok_or_else(|| CliError::usage(format!("--expect-identity {id:?} is not spiffe://TD/ns/NS/sa/SA")))?,
+        ),
         None => None,
     };
     let ev = ChainEvidence {
         certs,
-        source: if a.file == "-" {
-            "stdin".into()
-        } else {
-            format!("file {}", a.file)
-        },
+        source: if a.file == "-" { "stdin".into() } else { format!("file {}", a.file) },
         handshake: Some(out.handshake_story()),
         mesh_roots: a.root_cert.as_deref().map(roots_from_file).transpose()?,
-        trust_domain: a
-            .trust_domain
-            .clone()
-            .map(|td| (td, "--trust-domain".into())),
+        trust_domain: a.trust_domain.clone().map(|td| (td, "--trust-domain".into())),
         expected_identity,
         commands: vec![],
     };
-    let target = if a.file == "-" {
-        "stdin".to_owned()
-    } else {
-        a.file.clone()
-    };
-    let findings = check_chain(
-        &ev,
-        "",
-        &target,
-        parse_at(a.at.as_deref())?,
-        a.expiry.policy(),
-    );
+    let target = if a.file == "-" { "stdin".to_owned() } else { a.file.clone() };
+    let findings = check_chain(&ev, "", &target, parse_at(a.at.as_deref())?, a.expiry.policy());
     Ok(Outcome::Report(Report::new(findings)))
 }

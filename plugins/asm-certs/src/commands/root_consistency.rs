@@ -21,8 +21,7 @@ pub struct Args {
 
 async fn gather(c: &Cluster, g: &GlobalArgs, a: &Args) -> Result<ClusterTrust, ClusterError> {
     let ns = g.cluster.namespace.as_deref();
-    let (td, td_source) =
-        super::common::trust_domain(c, a.trust_domain.as_deref(), &a.istio_namespace).await?;
+    let (td, td_source) = super::common::trust_domain(c, a.trust_domain.as_deref(), &a.istio_namespace).await?;
     let to_cm = |namespace: String, pem: String| match parse_pem_bundle(pem.as_bytes()) {
         Ok(certs) => {
             let mut fps: Vec<String> = certs.iter().map(fingerprint).collect();
@@ -34,27 +33,14 @@ async fn gather(c: &Cluster, g: &GlobalArgs, a: &Args) -> Result<ClusterTrust, C
                 kinds: certs.iter().map(|c| classify_root(c, Some(&td))).collect(),
             }
         }
-        Err(e) => RootConfigMap {
-            namespace,
-            fingerprints: Err(e.to_string()),
-            subjects: vec![],
-            kinds: vec![],
-        },
+        Err(e) => RootConfigMap { namespace, fingerprints: Err(e.to_string()), subjects: vec![], kinds: vec![] },
     };
-    let configmaps: Vec<RootConfigMap> = trust::all_root_certs(c, ns)
-        .await?
-        .into_iter()
-        .map(|(n, pem)| to_cm(n, pem))
-        .collect();
+    let configmaps: Vec<RootConfigMap> =
+        trust::all_root_certs(c, ns).await?.into_iter().map(|(n, pem)| to_cm(n, pem)).collect();
     // The cluster's own root, even when -n narrows the namespaces compared with it.
-    let control_plane = match configmaps
-        .iter()
-        .find(|cm| cm.namespace == a.istio_namespace)
-    {
+    let control_plane = match configmaps.iter().find(|cm| cm.namespace == a.istio_namespace) {
         Some(cm) => Some(cm.clone()),
-        None => trust::root_cert_pem(c, &a.istio_namespace)
-            .await?
-            .map(|pem| to_cm(a.istio_namespace.clone(), pem)),
+        None => trust::root_cert_pem(c, &a.istio_namespace).await?.map(|pem| to_cm(a.istio_namespace.clone(), pem)),
     };
     Ok(ClusterTrust {
         context: c.context.clone(),
@@ -72,16 +58,8 @@ async fn gather(c: &Cluster, g: &GlobalArgs, a: &Args) -> Result<ClusterTrust, C
 fn commands(g: &GlobalArgs, a: &Args, ctx: &str, ns: Option<&str>) -> Vec<String> {
     let kc = || KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(ctx));
     let one = |n: &str| {
-        kc().args([
-            "get",
-            "configmap",
-            "istio-ca-root-cert",
-            "-n",
-            n,
-            "-o",
-            "jsonpath={.data.root-cert\\.pem}",
-        ])
-        .render()
+        kc().args(["get", "configmap", "istio-ca-root-cert", "-n", n, "-o", "jsonpath={.data.root-cert\\.pem}"])
+            .render()
     };
     let mut out = Vec::new();
     match ns {
@@ -106,16 +84,7 @@ fn commands(g: &GlobalArgs, a: &Args, ctx: &str, ns: Option<&str>) -> Vec<String
     }
     if a.trust_domain.is_none() {
         out.push(
-            kc().args([
-                "get",
-                "configmap",
-                "istio",
-                "-n",
-                &a.istio_namespace,
-                "-o",
-                "jsonpath={.data.mesh}",
-            ])
-            .render(),
+            kc().args(["get", "configmap", "istio", "-n", &a.istio_namespace, "-o", "jsonpath={.data.mesh}"]).render(),
         );
     }
     out

@@ -6,13 +6,10 @@
 use std::time::Duration;
 
 use asm_core::checks::certs::xfcc::{XfccProbe, check_xfcc};
-use asm_core::cli::{
-    CliError, GlobalArgs, Outcome, PlannedCommand, for_each_cluster, parse_duration,
-};
+use asm_core::cli::{CliError, GlobalArgs, Outcome, PlannedCommand, for_each_cluster, parse_duration};
 use asm_core::cluster::services::service_backends;
 use asm_core::cluster::{
-    self, Cluster, ClusterError, ExecRequest, PodRef, connect_all, parse_pod_ref, probe_source,
-    selected_contexts,
+    self, Cluster, ClusterError, ExecRequest, PodRef, connect_all, parse_pod_ref, probe_source, selected_contexts,
 };
 use asm_core::model::{CheckId, Finding, KubectlCommand, Report, ServiceRef, Status};
 use asm_core::parse::xfcc::{SpiffeId, parse_spiffe, xfcc_from_headers_json, xfcc_from_text};
@@ -28,11 +25,7 @@ pub struct Args {
     #[arg(short = 'c', long)]
     pub container: Option<String>,
     /// The httpbin service to ask: SERVICE[.NS][:PORT]
-    #[arg(
-        long,
-        value_name = "SERVICE[.NS][:PORT]",
-        default_value = "httpbin.sample:8000"
-    )]
+    #[arg(long, value_name = "SERVICE[.NS][:PORT]", default_value = "httpbin.sample:8000")]
     pub to: String,
     /// The mesh's trust domain (default: meshConfig.trustDomain from ConfigMap istio in --istio-namespace)
     #[arg(long, value_name = "TD")]
@@ -41,12 +34,7 @@ pub struct Args {
     #[arg(long, default_value = "istio-system")]
     pub istio_namespace: String,
     /// Offline: a saved /headers answer, a `"X-Forwarded-Client-Cert": ...` line or the bare value; `-` for stdin
-    #[arg(
-        short = 'f',
-        long = "filename",
-        value_name = "FILE",
-        conflicts_with = "from"
-    )]
+    #[arg(short = 'f', long = "filename", value_name = "FILE", conflicts_with = "from")]
     pub file: Option<String>,
     /// Offline: the caller's expected SPIFFE id
     #[arg(long, value_name = "SPIFFE_ID", requires = "file")]
@@ -61,18 +49,12 @@ pub struct Args {
 
 fn curl_argv(url: &str, timeout: Duration) -> Vec<String> {
     let secs = timeout.as_secs().max(1).to_string();
-    ["curl", "-sS", "--max-time", &secs, url]
-        .map(String::from)
-        .into()
+    ["curl", "-sS", "--max-time", &secs, url].map(String::from).into()
 }
 
 fn spiffe_arg(flag: &str, v: &Option<String>) -> Result<Option<SpiffeId>, CliError> {
     v.as_ref()
-        .map(|s| {
-            parse_spiffe(s).ok_or_else(|| {
-                CliError::usage(format!("{flag} {s:?} is not spiffe://TD/ns/NS/sa/SA"))
-            })
-        })
+        .map(|s| parse_spiffe(s).ok_or_else(|| CliError::usage(format!("{flag} {s:?} is not spiffe://TD/ns/NS/sa/SA"))))
         .transpose()
 }
 
@@ -81,30 +63,24 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
         return offline(g, a, file);
     }
     let from = a.from.as_deref().unwrap_or_default();
-    let src = parse_pod_ref(from, g.cluster.namespace.as_deref())
-        .map_err(|e| CliError::usage(format!("--from: {e}")))?;
+    let src =
+        parse_pod_ref(from, g.cluster.namespace.as_deref()).map_err(|e| CliError::usage(format!("--from: {e}")))?;
     let dst = ServiceRef::parse(&a.to).map_err(|e| CliError::usage(format!("--to: {e}")))?;
     let sel = g.cluster.selection();
     let url = format!("http://{}/headers", dst.authority(None));
     if g.output.print_commands {
-        let container = a
-            .container
-            .clone()
-            .unwrap_or_else(|| "SOURCE_CONTAINER".into());
+        let container = a.container.clone().unwrap_or_else(|| "SOURCE_CONTAINER".into());
         let mut planned = Vec::new();
         for ctx in selected_contexts(&sel)? {
-            let cmd = KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&ctx))
-                .exec_planned(
-                    &src.name,
-                    src.namespace.as_deref(),
-                    &container,
-                    &curl_argv(&url, a.probe_timeout),
-                );
+            let cmd = KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&ctx)).exec_planned(
+                &src.name,
+                src.namespace.as_deref(),
+                &container,
+                &curl_argv(&url, a.probe_timeout),
+            );
             planned.push(PlannedCommand {
                 context: ctx.clone(),
-                purpose:
-                    "ask httpbin which client certificate its sidecar saw (X-Forwarded-Client-Cert)"
-                        .into(),
+                purpose: "ask httpbin which client certificate its sidecar saw (X-Forwarded-Client-Cert)".into(),
                 command: format!("{} | grep X-Forwarded-Client-Cert", cmd.render()),
             });
             if a.trust_domain.is_none() {
@@ -112,15 +88,7 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
                     context: ctx.clone(),
                     purpose: "the mesh's trust domain".into(),
                     command: KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&ctx))
-                        .args([
-                            "get",
-                            "configmap",
-                            "istio",
-                            "-n",
-                            &a.istio_namespace,
-                            "-o",
-                            "jsonpath={.data.mesh}",
-                        ])
+                        .args(["get", "configmap", "istio", "-n", &a.istio_namespace, "-o", "jsonpath={.data.mesh}"])
                         .render(),
                 });
             }
@@ -128,10 +96,7 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
         return Ok(Outcome::Commands(planned));
     }
     let clusters = connect_all(&sel).await?;
-    let findings = for_each_cluster(&clusters, CheckId::CertsXfcc, |c| {
-        probe(c, g, a, &src, &dst, &url)
-    })
-    .await;
+    let findings = for_each_cluster(&clusters, CheckId::CertsXfcc, |c| probe(c, g, a, &src, &dst, &url)).await;
     Ok(Outcome::Report(Report::new(findings)))
 }
 
@@ -145,14 +110,8 @@ fn offline(_g: &GlobalArgs, a: &Args, file: &str) -> Result<Outcome, CliError> {
         trust_domain: a.trust_domain.clone().map(|t| (t, "--trust-domain".into())),
         commands: vec![],
     };
-    let target = if file == "-" {
-        "stdin".to_owned()
-    } else {
-        file.to_owned()
-    };
-    Ok(Outcome::Report(Report::new(vec![check_xfcc(
-        &p, "", &target,
-    )])))
+    let target = if file == "-" { "stdin".to_owned() } else { file.to_owned() };
+    Ok(Outcome::Report(Report::new(vec![check_xfcc(&p, "", &target)])))
 }
 
 async fn probe(
@@ -197,9 +156,7 @@ async fn probe(
                 .unwrap_or_else(|| out.stderr.trim().to_owned());
             // A caller without a sidecar has no certificate to show, so the answer is known without the
             // header: a destination that requires mTLS resets its plain-text request (curl 56 or 52).
-            let reset = curl_err
-                .as_ref()
-                .is_some_and(|e| e.code == 56 || e.code == 52);
+            let reset = curl_err.as_ref().is_some_and(|e| e.code == 56 || e.code == 52);
             if !has_sidecar(&pod) && reset {
                 return Ok(vec![
                     Finding::new(CheckId::CertsXfcc, &c.context, target)
@@ -217,40 +174,30 @@ async fn probe(
                 .status(Status::Error, format!("no httpbin /headers answer to read: {e}"))
                 .evidence(format!("{curl}; {}", out.describe_exit()))
                 .command(command)
-                .remediation(format!("check that {} is an httpbin (the runbook deploys samples/httpbin) and reachable from {}/{}", dst.authority(None), pod.namespace, pod.name));
-            if asm_core::parse::curl::says_executable_missing(&format!(
-                "{}{}",
-                out.stderr,
-                out.describe_exit()
-            )) {
-                f = f.remediation(format!(
-                    "curl is not in container {container}: pick another with -c"
+                .remediation(format!(
+                    "check that {} is an httpbin (the runbook deploys samples/httpbin) and reachable from {}/{}",
+                    dst.authority(None),
+                    pod.namespace,
+                    pod.name
                 ));
+            if asm_core::parse::curl::says_executable_missing(&format!("{}{}", out.stderr, out.describe_exit())) {
+                f = f.remediation(format!("curl is not in container {container}: pick another with -c"));
             }
             return Ok(vec![f]);
         }
     };
     // The destination's identity: its Service's pods' service account.
-    let dst_ns = dst
-        .namespace
-        .clone()
-        .unwrap_or_else(|| pod.namespace.clone());
+    let dst_ns = dst.namespace.clone().unwrap_or_else(|| pod.namespace.clone());
     let mut notes = Vec::new();
     let expected_by = match service_backends(&c, &dst_ns, &dst.name).await {
         Ok(b) => match b.pods.first() {
             Some(p) => {
-                let sa = p
-                    .spec
-                    .as_ref()
-                    .and_then(|s| s.service_account_name.clone())
-                    .unwrap_or_else(|| "default".into());
+                let sa =
+                    p.spec.as_ref().and_then(|s| s.service_account_name.clone()).unwrap_or_else(|| "default".into());
                 Some(SpiffeId::new(&td, &dst_ns, &sa))
             }
             None => {
-                notes.push(format!(
-                    "service {dst_ns}/{} has no pods: By not compared",
-                    dst.name
-                ));
+                notes.push(format!("service {dst_ns}/{} has no pods: By not compared", dst.name));
                 None
             }
         },
@@ -266,8 +213,7 @@ async fn probe(
         trust_domain: Some((td, td_source)),
         commands: vec![command],
     };
-    let mut f = check_xfcc(&p, &c.context, &target)
-        .evidence(format!("source: {} container {container}", pod.how));
+    let mut f = check_xfcc(&p, &c.context, &target).evidence(format!("source: {} container {container}", pod.how));
     if !has_sidecar(&pod) {
         f = f.evidence(format!(
             "{}/{} has no istio-proxy sidecar (containers: {})",

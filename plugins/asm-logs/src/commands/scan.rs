@@ -9,9 +9,7 @@ use std::time::Duration;
 use asm_core::checks::logs::remediation::follow_up_error;
 use asm_core::checks::logs::{ContextScan, MeshFacts, SourceInfo, judge, judge_chain};
 use asm_core::checks::tls::webhook::check_all;
-use asm_core::cli::{
-    CliError, GlobalArgs, Outcome, PlannedCommand, for_each_cluster, parse_duration,
-};
+use asm_core::cli::{CliError, GlobalArgs, Outcome, PlannedCommand, for_each_cluster, parse_duration};
 use asm_core::cluster::mesh::injector_snapshot;
 use asm_core::cluster::rbac::{deployments, rbac_objects, subject_access_review};
 use asm_core::cluster::{Cluster, ClusterError, connect_all, selected_contexts};
@@ -54,10 +52,7 @@ pub struct Args {
 }
 
 fn kubectl(g: &GlobalArgs, ctx: &str) -> KubectlCommand {
-    KubectlCommand::new(
-        g.cluster.kubeconfig.as_deref(),
-        (!ctx.is_empty()).then_some(ctx),
-    )
+    KubectlCommand::new(g.cluster.kubeconfig.as_deref(), (!ctx.is_empty()).then_some(ctx))
 }
 
 pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
@@ -75,16 +70,7 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
                 context: ctx.clone(),
                 purpose: "find istiod pods and revisions".into(),
                 command: kubectl(g, &ctx)
-                    .args([
-                        "get",
-                        "pods",
-                        "-n",
-                        &a.istio_namespace,
-                        "-l",
-                        "app=istiod",
-                        "-L",
-                        "istio.io/rev",
-                    ])
+                    .args(["get", "pods", "-n", &a.istio_namespace, "-l", "app=istiod", "-L", "istio.io/rev"])
                     .render(),
             });
             let mut logs = vec![
@@ -114,8 +100,7 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
         return Ok(Outcome::Commands(planned));
     }
     let clusters = connect_all(&sel).await?;
-    let findings =
-        for_each_cluster(&clusters, CheckId::LogsSources, |c| scan_cluster(c, g, a)).await;
+    let findings = for_each_cluster(&clusters, CheckId::LogsSources, |c| scan_cluster(c, g, a)).await;
     Ok(Outcome::Report(Report::new(findings)))
 }
 
@@ -136,19 +121,10 @@ async fn scan_files(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
             .iter()
             .enumerate()
             .map(|(i, path)| {
-                let info = SourceInfo {
-                    name: path.clone(),
-                    ..Default::default()
-                };
+                let info = SourceInfo { name: path.clone(), ..Default::default() };
                 match scan_file(&anchors, &mut buf, i, path, progress) {
                     Ok(s) => (info, s),
-                    Err(e) => (
-                        SourceInfo {
-                            error: Some(e),
-                            ..info
-                        },
-                        SourceStats::default(),
-                    ),
+                    Err(e) => (SourceInfo { error: Some(e), ..info }, SourceStats::default()),
                 }
             })
             .collect::<Vec<_>>()
@@ -156,14 +132,9 @@ async fn scan_files(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
     .await
     .map_err(|e| CliError::usage(format!("the scan stopped: {e}")))?;
     if sources.iter().all(|(i, _)| i.error.is_some()) {
-        let why: Vec<String> = sources
-            .iter()
-            .map(|(i, _)| format!("{}: {}", i.name, i.error.as_deref().unwrap_or("")))
-            .collect();
-        return Err(CliError::usage(format!(
-            "no log could be read: {}",
-            why.join("; ")
-        )));
+        let why: Vec<String> =
+            sources.iter().map(|(i, _)| format!("{}: {}", i.name, i.error.as_deref().unwrap_or(""))).collect();
+        return Err(CliError::usage(format!("no log could be read: {}", why.join("; "))));
     }
     let facts = MeshFacts {
         kubeconfig: g.cluster.kubeconfig.clone(),
@@ -172,10 +143,7 @@ async fn scan_files(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
         project_number: a.project_number.clone(),
         ..Default::default()
     };
-    let scan = ContextScan {
-        context: String::new(),
-        sources,
-    };
+    let scan = ContextScan { context: String::new(), sources };
     Ok(Outcome::Report(Report::new(judge(&scan, &facts))))
 }
 
@@ -246,11 +214,7 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
         .map_err(|e| ClusterError::from_kube(&c.context, "list", "pods", Some(ns), e))?
         .items;
     let rev_of = |p: &Pod| {
-        p.metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get("istio.io/rev").cloned())
-            .unwrap_or_else(|| "default".into())
+        p.metadata.labels.as_ref().and_then(|l| l.get("istio.io/rev").cloned()).unwrap_or_else(|| "default".into())
     };
     if let Some(r) = &a.revision {
         pods.retain(|p| &rev_of(p) == r);
@@ -265,24 +229,14 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
     let mut commands = Vec::new();
     for (i, p) in pods.iter().enumerate() {
         let name = p.metadata.name.clone().unwrap_or_default();
-        let containers: Vec<String> = p
-            .spec
-            .as_ref()
-            .map(|s| s.containers.iter().map(|c| c.name.clone()).collect())
-            .unwrap_or_default();
+        let containers: Vec<String> =
+            p.spec.as_ref().map(|s| s.containers.iter().map(|c| c.name.clone()).collect()).unwrap_or_default();
         let container = if containers.contains(&a.container) || containers.is_empty() {
             a.container.clone()
         } else {
             containers[0].clone()
         };
-        let mut args = vec![
-            "logs".to_owned(),
-            name.clone(),
-            "-n".into(),
-            ns.clone(),
-            "-c".into(),
-            container.clone(),
-        ];
+        let mut args = vec!["logs".to_owned(), name.clone(), "-n".into(), ns.clone(), "-c".into(), container.clone()];
         if let Some(s) = a.since {
             args.push(format!("--since={}s", s.as_secs().max(1)));
         }
@@ -306,9 +260,10 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
         };
         let mut scanner = Scanner::new(&anchors, i);
         let read = async {
-            let mut stream = pods_api.log_stream(&name, &params).await.map_err(|e| {
-                ClusterError::from_kube(&c.context, "get", "pods/log", Some(ns), e).to_string()
-            })?;
+            let mut stream = pods_api
+                .log_stream(&name, &params)
+                .await
+                .map_err(|e| ClusterError::from_kube(&c.context, "get", "pods/log", Some(ns), e).to_string())?;
             loop {
                 let n = stream.read(buf.spare()).await.map_err(|e| e.to_string())?;
                 if n == 0 {
@@ -323,29 +278,18 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
         let limit = c.timeout.max(Duration::from_secs(300));
         let result = match tokio::time::timeout(limit, read).await {
             Ok(r) => r,
-            Err(_) => Err(format!(
-                "reading the log did not finish within {limit:?}; use --since or --tail"
-            )),
+            Err(_) => Err(format!("reading the log did not finish within {limit:?}; use --since or --tail")),
         };
         let stats = scanner.finish();
         match result {
             Ok(()) => sources.push((info, stats)),
-            Err(e) => sources.push((
-                SourceInfo {
-                    error: Some(e),
-                    ..info
-                },
-                stats,
-            )),
+            Err(e) => sources.push((SourceInfo { error: Some(e), ..info }, stats)),
         }
     }
     let mut facts = MeshFacts {
         kubeconfig: g.cluster.kubeconfig.clone(),
         istio_namespace: ns.clone(),
-        project_id: a
-            .project
-            .clone()
-            .or_else(|| project_from_context(&c.context)),
+        project_id: a.project.clone().or_else(|| project_from_context(&c.context)),
         project_number: a.project_number.clone(),
         ..Default::default()
     };
@@ -366,10 +310,7 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
             Vec::new()
         }
     };
-    facts.deployments = deps
-        .iter()
-        .filter_map(|d| d.metadata.name.clone())
-        .collect();
+    facts.deployments = deps.iter().filter_map(|d| d.metadata.name.clone()).collect();
     facts.jwt_policy = deps.iter().find_map(|d| {
         d.spec
             .as_ref()?
@@ -378,13 +319,7 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
             .as_ref()?
             .containers
             .iter()
-            .find_map(|ct| {
-                ct.env
-                    .as_ref()?
-                    .iter()
-                    .find(|e| e.name == "JWT_POLICY")
-                    .and_then(|e| e.value.clone())
-            })
+            .find_map(|ct| ct.env.as_ref()?.iter().find(|e| e.name == "JWT_POLICY").and_then(|e| e.value.clone()))
     });
     let found = |k: SignatureKind| sources.iter().any(|(_, s)| s.get(k).count > 0);
     if !a.no_follow_up {
@@ -396,17 +331,8 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
                     &c.context,
                     "injector caBundle check",
                     &e.to_string(),
-                    &[
-                        (
-                            "list",
-                            "mutatingwebhookconfigurations.admissionregistration.k8s.io",
-                        ),
-                        ("get", "configmaps"),
-                    ],
-                    Some(format!(
-                        "kubectl asm-tls webhook --context={}",
-                        asm_core::model::shell_quote(&c.context)
-                    )),
+                    &[("list", "mutatingwebhookconfigurations.admissionregistration.k8s.io"), ("get", "configmaps")],
+                    Some(format!("kubectl asm-tls webhook --context={}", asm_core::model::shell_quote(&c.context))),
                     g.cluster.kubeconfig.as_deref(),
                 )),
             }
@@ -456,10 +382,8 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
                                 break 'requests;
                             }
                         };
-                        let user = format!(
-                            "system:serviceaccount:{}:{}",
-                            objs.service_account.0, objs.service_account.1
-                        );
+                        let user =
+                            format!("system:serviceaccount:{}:{}", objs.service_account.0, objs.service_account.1);
                         let sar = subject_access_review(
                             &c,
                             &user,
@@ -499,10 +423,7 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
             }
         }
     }
-    let scan = ContextScan {
-        context: c.context.clone(),
-        sources,
-    };
+    let scan = ContextScan { context: c.context.clone(), sources };
     let mut findings = judge(&scan, &facts);
     if let Some(f) = findings.first_mut() {
         f.commands = commands;
@@ -512,24 +433,15 @@ async fn scan_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Findin
 
 /// The injector caBundle check of `asm-tls webhook`: the same snapshot (published root and istiod's live serving
 /// certificate) and the same pure judgement.
-async fn webhook_findings(
-    c: &Cluster,
-    g: &GlobalArgs,
-    istio_namespace: &str,
-) -> Result<Vec<Finding>, ClusterError> {
+async fn webhook_findings(c: &Cluster, g: &GlobalArgs, istio_namespace: &str) -> Result<Vec<Finding>, ClusterError> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default();
     let snapshot = injector_snapshot(c, None, istio_namespace, true).await?;
-    Ok(check_all(
-        &snapshot,
-        now,
-        30 * 86_400,
-        &c.context,
-        istio_namespace,
-        || KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&c.context)),
-    ))
+    Ok(check_all(&snapshot, now, 30 * 86_400, &c.context, istio_namespace, || {
+        KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&c.context))
+    }))
 }
 
 /// No istiod pod: a managed control plane keeps its logs in Cloud Logging, or there is no mesh here.
@@ -543,34 +455,20 @@ async fn no_istiod(c: &Cluster, g: &GlobalArgs, a: &Args) -> Finding {
         .await
         .map(|l| {
             l.items.iter().any(|m| {
-                m.webhooks.iter().flatten().any(|w| {
-                    w.client_config
-                        .url
-                        .as_deref()
-                        .is_some_and(|u| u.contains("googleapis.com"))
-                })
+                m.webhooks
+                    .iter()
+                    .flatten()
+                    .any(|w| w.client_config.url.as_deref().is_some_and(|u| u.contains("googleapis.com")))
             })
         })
         .unwrap_or(false);
-    let project = a
-        .project
-        .clone()
-        .or_else(|| project_from_context(&c.context))
-        .unwrap_or_else(|| "PROJECT_ID".into());
+    let project = a.project.clone().or_else(|| project_from_context(&c.context)).unwrap_or_else(|| "PROJECT_ID".into());
     let since = a.since.map(|s| s.as_secs()).unwrap_or(86_400);
     let read = format!(
         "gcloud logging read 'resource.type=\"istio_control_plane\" AND (textPayload=~\"TLS handshake error.*bad certificate|cannot list resource|Authentication failed\" OR jsonPayload.message=~\"TLS handshake error.*bad certificate|cannot list resource|Authentication failed\")' --project={project} --freshness={since}s --format='value(textPayload)'"
     );
-    let f = Finding::new(
-        CheckId::LogsSources,
-        &c.context,
-        format!("{ns} (no istiod pods)"),
-    )
-    .command(
-        kubectl(g, &c.context)
-            .args(["get", "pods", "-n", ns, "-l", "app=istiod"])
-            .render(),
-    );
+    let f = Finding::new(CheckId::LogsSources, &c.context, format!("{ns} (no istiod pods)"))
+        .command(kubectl(g, &c.context).args(["get", "pods", "-n", ns, "-l", "app=istiod"]).render());
     if managed_cm || google_webhook {
         f.status(Status::Skip, "managed control plane: istiod runs in Google's project, its logs are in Cloud Logging, not in this cluster")
             .evidence(

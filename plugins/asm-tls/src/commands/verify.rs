@@ -4,17 +4,13 @@
 
 use std::time::Duration;
 
-use asm_core::checks::tls::mtls_mode::{
-    EffectiveMode, MtlsMode, PeerAuthentication, effective_mode,
-};
+use asm_core::checks::tls::mtls_mode::{EffectiveMode, MtlsMode, PeerAuthentication, effective_mode};
 use asm_core::checks::tls::plaintext::{self, PlaintextVerdict};
-use asm_core::cli::{
-    CliError, GlobalArgs, Outcome, PlannedCommand, for_each_cluster_on, parse_duration,
-};
+use asm_core::cli::{CliError, GlobalArgs, Outcome, PlannedCommand, for_each_cluster_on, parse_duration};
 use asm_core::cluster::services::{Backends, Destination, has_sidecar, probe_destination};
 use asm_core::cluster::{
-    self, Cluster, ClusterError, ExecRequest, IstioKind, PodRef, connect_all, list_dynamic,
-    parse_pod_ref, probe_source, selected_contexts,
+    self, Cluster, ClusterError, ExecRequest, IstioKind, PodRef, connect_all, list_dynamic, parse_pod_ref,
+    probe_source, selected_contexts,
 };
 use asm_core::model::{CheckId, Finding, KubectlCommand, Report, ServiceRef, Status};
 use serde_json::json;
@@ -44,45 +40,32 @@ pub struct Args {
 /// The runbook's probe: plain HTTP, curl's own error on stderr, the status on stdout.
 fn curl_argv(url: &str, timeout: Duration) -> Vec<String> {
     let secs = timeout.as_secs_f64().max(1.0).ceil() as u64;
-    [
-        "curl",
-        "-sS",
-        "-o",
-        "/dev/null",
-        "-w",
-        "%{http_code}",
-        "--max-time",
-        &secs.to_string(),
-        url,
-    ]
-    .map(String::from)
-    .into()
+    ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", &secs.to_string(), url]
+        .map(String::from)
+        .into()
 }
 
 fn url(dst: &ServiceRef, port: Option<u16>, path: &str) -> String {
-    let path = if path.starts_with('/') {
-        path.to_owned()
-    } else {
-        format!("/{path}")
-    };
+    let path = if path.starts_with('/') { path.to_owned() } else { format!("/{path}") };
     format!("http://{}{path}", dst.authority(port))
 }
 
 pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
-    let src = parse_pod_ref(&a.from, g.cluster.namespace.as_deref())
-        .map_err(|e| CliError::usage(format!("--from: {e}")))?;
+    let src =
+        parse_pod_ref(&a.from, g.cluster.namespace.as_deref()).map_err(|e| CliError::usage(format!("--from: {e}")))?;
     let dst = ServiceRef::parse(&a.to).map_err(|e| CliError::usage(format!("--to: {e}")))?;
     let sel = g.cluster.selection();
     if g.output.print_commands {
-        let container = a
-            .container
-            .clone()
-            .unwrap_or_else(|| "SOURCE_CONTAINER".into());
+        let container = a.container.clone().unwrap_or_else(|| "SOURCE_CONTAINER".into());
         let mut planned = Vec::new();
         for ctx in selected_contexts(&sel)? {
             let argv = curl_argv(&url(&dst, dst.port, &a.path), a.probe_timeout);
-            let cmd = KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&ctx))
-                .exec_planned(&src.name, src.namespace.as_deref(), &container, &argv);
+            let cmd = KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&ctx)).exec_planned(
+                &src.name,
+                src.namespace.as_deref(),
+                &container,
+                &argv,
+            );
             planned.push(PlannedCommand {
                 context: ctx.clone(),
                 purpose: "plain-text request; it must be refused".into(),
@@ -105,10 +88,7 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
     }
     let clusters = connect_all(&sel).await?;
     let label = format!("{} -> {}", a.from, a.to);
-    let findings = for_each_cluster_on(&clusters, CheckId::TlsPlaintext, &label, |c| {
-        probe(c, g, a, &src, &dst)
-    })
-    .await;
+    let findings = for_each_cluster_on(&clusters, CheckId::TlsPlaintext, &label, |c| probe(c, g, a, &src, &dst)).await;
     Ok(Outcome::Report(Report::new(findings)))
 }
 
@@ -121,11 +101,7 @@ async fn probe(
 ) -> Result<Vec<Finding>, ClusterError> {
     let (pod, container) = probe_source(&c, src, a.container.as_deref()).await?;
     // The Service gives the default port and the pods whose PeerAuthentication matters.
-    let Destination {
-        namespace: dst_ns,
-        backends,
-        port,
-    } = probe_destination(&c, dst, &pod.namespace).await;
+    let Destination { namespace: dst_ns, backends, port } = probe_destination(&c, dst, &pod.namespace).await;
     let target_url = url(dst, Some(port), &a.path);
     let argv = curl_argv(&target_url, a.probe_timeout);
     let command = KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&c.context)).exec(
@@ -134,12 +110,7 @@ async fn probe(
         &container,
         &argv,
     );
-    let target = format!(
-        "{}/{} -> {}",
-        pod.namespace,
-        pod.name,
-        dst.authority(Some(port))
-    );
+    let target = format!("{}/{} -> {}", pod.namespace, pod.name, dst.authority(Some(port)));
 
     let req = ExecRequest {
         namespace: &pod.namespace,
@@ -165,9 +136,7 @@ async fn probe(
         Some(e) => format!("curl: ({}) {}; {}", e.code, e.message, out.describe_exit()),
         None => format!("HTTP status {}; {}", out.stdout.trim(), out.describe_exit()),
     };
-    f = f
-        .evidence(curl_line)
-        .evidence(format!("source: {} container {container}", pod.how));
+    f = f.evidence(curl_line).evidence(format!("source: {} container {container}", pod.how));
     if let Some(d) = plaintext::signal_disagreement(&out) {
         f = f.evidence(d);
     }
@@ -177,10 +146,7 @@ async fn probe(
             m.mode.as_str(),
             m.explain()
         )),
-        Ok(None) => f.evidence(format!(
-            "no pods behind service {dst_ns}/{}: mode not computed",
-            dst.name
-        )),
+        Ok(None) => f.evidence(format!("no pods behind service {dst_ns}/{}: mode not computed", dst.name)),
         Err(e) => f.evidence(format!("PeerAuthentication context unavailable: {e}")),
     };
     let mode_data = mode
@@ -195,14 +161,8 @@ async fn probe(
         "destination": {"service": dst.name, "namespace": dst_ns, "port": port},
         "peerAuthentication": mode_data,
     }));
-    let no_sidecar = backends
-        .as_ref()
-        .is_ok_and(|b| !b.pods.is_empty() && !b.pods.iter().any(has_sidecar));
-    let effective = mode
-        .as_ref()
-        .ok()
-        .and_then(|m| m.as_ref())
-        .map(|(m, _, _)| m.mode);
+    let no_sidecar = backends.as_ref().is_ok_and(|b| !b.pods.is_empty() && !b.pods.iter().any(has_sidecar));
+    let effective = mode.as_ref().ok().and_then(|m| m.as_ref()).map(|(m, _, _)| m.mode);
     let kctx = format!("--context={}", c.context);
     Ok(vec![match verdict {
         PlaintextVerdict::Rejected { .. } => {
@@ -214,10 +174,8 @@ async fn probe(
             }
         }
         PlaintextVerdict::Answered { http_code } => {
-            let f = f.status(
-                Status::Fail,
-                format!("plain text allowed: the service answered HTTP {http_code} without TLS"),
-            );
+            let f = f
+                .status(Status::Fail, format!("plain text allowed: the service answered HTTP {http_code} without TLS"));
             if no_sidecar {
                 f.remediation(format!("the pods behind {dst_ns}/{} have no istio-proxy sidecar, so no policy can require mTLS: enable injection (kubectl label namespace {dst_ns} istio-injection=enabled {kctx}) and restart them (kubectl rollout restart deployment -n {dst_ns} {kctx})", dst.name))
             } else if effective == Some(MtlsMode::Strict) {
@@ -228,13 +186,13 @@ async fn probe(
                 ))
             }
         }
-        PlaintextVerdict::Inconclusive { reason, detail } => f
-            .status(Status::Error, format!("inconclusive: {detail}"))
-            .remediation(plaintext::hint(
+        PlaintextVerdict::Inconclusive { reason, detail } => {
+            f.status(Status::Error, format!("inconclusive: {detail}")).remediation(plaintext::hint(
                 reason,
                 &dst.authority(Some(port)),
                 &format!("{}/{}", pod.namespace, pod.name),
-            )),
+            ))
+        }
     }])
 }
 
@@ -275,9 +233,5 @@ async fn destination_mode(
     let target_port = backends.target_port(port, pod).unwrap_or(u32::from(port));
     let labels = pod.metadata.labels.clone().unwrap_or_default();
     let mode = effective_mode(root_ns, &policies, dst_ns, &labels, Some(target_port));
-    Ok(Some((
-        mode,
-        pod.metadata.name.clone().unwrap_or_default(),
-        target_port,
-    )))
+    Ok(Some((mode, pod.metadata.name.clone().unwrap_or_default(), target_port)))
 }

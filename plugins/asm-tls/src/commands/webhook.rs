@@ -4,12 +4,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use asm_core::checks::tls::webhook::{
-    ca_bundle_command, check_all, deployment_for, restart_command,
-};
-use asm_core::cli::{
-    CliError, GlobalArgs, Outcome, PlannedCommand, confirm, for_each_cluster, parse_duration,
-};
+use asm_core::checks::tls::webhook::{ca_bundle_command, check_all, deployment_for, restart_command};
+use asm_core::cli::{CliError, GlobalArgs, Outcome, PlannedCommand, confirm, for_each_cluster, parse_duration};
 use asm_core::cluster::mesh::injector_snapshot;
 use asm_core::cluster::{Cluster, ClusterError, connect_all, selected_contexts};
 use asm_core::model::{CheckId, Finding, KubectlCommand, Report, Status};
@@ -40,10 +36,7 @@ pub struct Args {
 }
 
 fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
 }
 
 fn kubectl(g: &GlobalArgs, ctx: &str) -> KubectlCommand {
@@ -57,9 +50,7 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
         for ctx in selected_contexts(&sel)? {
             planned.push(PlannedCommand {
                 context: ctx.clone(),
-                purpose:
-                    "the sidecar injector's caBundle (runbook step 2); repeat per webhook index"
-                        .into(),
+                purpose: "the sidecar injector's caBundle (runbook step 2); repeat per webhook index".into(),
                 command: ca_bundle_command(kubectl(g, &ctx), "istio-sidecar-injector", 0),
             });
             planned.push(PlannedCommand {
@@ -87,10 +78,7 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
         return Ok(Outcome::Commands(planned));
     }
     let clusters = connect_all(&sel).await?;
-    let mut findings = for_each_cluster(&clusters, CheckId::TlsWebhookCaBundle, |c| {
-        check_cluster(c, g, a)
-    })
-    .await;
+    let mut findings = for_each_cluster(&clusters, CheckId::TlsWebhookCaBundle, |c| check_cluster(c, g, a)).await;
     if a.fix {
         for c in &clusters {
             findings.extend(fix_cluster(c, g, a, &findings).await?);
@@ -100,40 +88,24 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
 }
 
 async fn check_cluster(c: Cluster, g: &GlobalArgs, a: &Args) -> Result<Vec<Finding>, ClusterError> {
-    let snapshot =
-        injector_snapshot(&c, a.revision.as_deref(), &a.istio_namespace, !a.no_live).await?;
-    Ok(check_all(
-        &snapshot,
-        now(),
-        a.warn_within.as_secs() as i64,
-        &c.context,
-        &a.istio_namespace,
-        || kubectl(g, &c.context),
-    ))
+    let snapshot = injector_snapshot(&c, a.revision.as_deref(), &a.istio_namespace, !a.no_live).await?;
+    Ok(check_all(&snapshot, now(), a.warn_within.as_secs() as i64, &c.context, &a.istio_namespace, || {
+        kubectl(g, &c.context)
+    }))
 }
 
 /// Restart the istiod Deployments behind failing webhooks in one cluster, after a server-side dry run and a
 /// confirmation. Restarting is idempotent: a second run restarts again, which is harmless.
-async fn fix_cluster(
-    c: &Cluster,
-    g: &GlobalArgs,
-    a: &Args,
-    findings: &[Finding],
-) -> Result<Vec<Finding>, CliError> {
+async fn fix_cluster(c: &Cluster, g: &GlobalArgs, a: &Args, findings: &[Finding]) -> Result<Vec<Finding>, CliError> {
     let mut targets: Vec<(String, String)> = Vec::new();
-    for f in findings.iter().filter(|f| {
-        f.context == c.context && f.id == CheckId::TlsWebhookCaBundle && f.status == Status::Fail
-    }) {
-        let svc = f
-            .data
-            .get("endpoint")
-            .and_then(|e| e.as_str())
-            .and_then(parse_service_endpoint);
+    for f in findings
+        .iter()
+        .filter(|f| f.context == c.context && f.id == CheckId::TlsWebhookCaBundle && f.status == Status::Fail)
+    {
+        let svc = f.data.get("endpoint").and_then(|e| e.as_str()).and_then(parse_service_endpoint);
         let rev = f.data.get("revision").and_then(|r| r.as_str());
         let deployment = deployment_for(svc.as_ref(), rev);
-        let ns = svc
-            .map(|s| s.0)
-            .unwrap_or_else(|| a.istio_namespace.clone());
+        let ns = svc.map(|s| s.0).unwrap_or_else(|| a.istio_namespace.clone());
         if !targets.contains(&(ns.clone(), deployment.clone())) {
             targets.push((ns, deployment));
         }
@@ -144,30 +116,19 @@ async fn fix_cluster(
         let target = format!("deployment/{name} -n {ns}");
         let api: Api<Deployment> = Api::namespaced(c.client.clone(), &ns);
         let stamp = asm_core::parse::x509::rfc3339(now());
-        let patch = json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}});
-        let dry = PatchParams {
-            dry_run: true,
-            ..Default::default()
-        };
+        let patch =
+            json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": stamp}}}}});
+        let dry = PatchParams { dry_run: true, ..Default::default() };
         if let Err(e) = api.patch(&name, &dry, &Patch::Merge(&patch)).await {
             let e = ClusterError::from_kube(&c.context, "patch", "deployments", Some(&ns), e);
             out.push(
                 Finding::new(CheckId::TlsIstiodRestart, &c.context, &target)
-                    .status(
-                        Status::Error,
-                        format!("server-side dry run refused the restart: {e}"),
-                    )
+                    .status(Status::Error, format!("server-side dry run refused the restart: {e}"))
                     .command(command),
             );
             continue;
         }
-        if !confirm(
-            &format!(
-                "[{}] restart {target} (server-side dry run passed)?",
-                c.context
-            ),
-            a.yes,
-        )? {
+        if !confirm(&format!("[{}] restart {target} (server-side dry run passed)?", c.context), a.yes)? {
             out.push(
                 Finding::new(CheckId::TlsIstiodRestart, &c.context, &target)
                     .status(Status::Skip, "not restarted: declined")
@@ -202,10 +163,7 @@ mod tests {
     #[test]
     fn deployment_names_follow_the_service() {
         assert_eq!(
-            deployment_for(
-                Some(&("istio-system".into(), "istiod-asm-1-20".into(), 443)),
-                None
-            ),
+            deployment_for(Some(&("istio-system".into(), "istiod-asm-1-20".into(), 443)), None),
             "istiod-asm-1-20"
         );
         assert_eq!(deployment_for(None, Some("canary")), "istiod-canary");

@@ -56,16 +56,7 @@ fn policy_exists(ns: &str, name: &str) -> bool {
 
 /// authz-ns/httpbin's access log as `kubectl logs` returns it.
 fn authz_ns_log(tail: Option<&str>) -> Run {
-    let mut args = vec![
-        "logs",
-        "-n",
-        "authz-ns",
-        "deploy/httpbin",
-        "-c",
-        "istio-proxy",
-        "--context",
-        "mesh-east",
-    ];
+    let mut args = vec!["logs", "-n", "authz-ns", "deploy/httpbin", "-c", "istio-proxy", "--context", "mesh-east"];
     if let Some(t) = tail {
         args.extend(["--tail", t]);
     }
@@ -78,8 +69,7 @@ fn authz_traffic() {
     scenario("baseline", "mesh-east");
     scenario("authz-traffic", "mesh-east");
     let start = Instant::now();
-    while authz_ns_log(None).stdout.lines().count() < 8 && start.elapsed() < Duration::from_secs(10)
-    {
+    while authz_ns_log(None).stdout.lines().count() < 8 && start.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(300));
     }
 }
@@ -88,9 +78,7 @@ fn authz_traffic() {
 /// names, whose ReplicaSet hash is not always 10 characters) made fixed.
 fn snap(r: &Run) -> String {
     let indent = regex::Regex::new(r"(?m)^ {12,}").expect("valid regex");
-    indent
-        .replace_all(&r.snapshot(), "            ")
-        .into_owned()
+    indent.replace_all(&r.snapshot(), "            ").into_owned()
 }
 
 fn finding_for<'a>(checks: &'a [serde_json::Value], policy_ref: &str) -> &'a serde_json::Value {
@@ -146,10 +134,7 @@ fn delete_is_denied_by_the_proxy_and_that_passes_expect_deny() {
     assert_eq!(c["data"]["outcome"]["outcome"], "proxy-denied");
     assert_eq!(c["data"]["url"], "http://httpbin.authz-ns:8000/delete");
     let evidence = c["evidence"].to_string();
-    assert!(
-        evidence.contains("DENY authz-ns/deny-method-delete, ALLOW authz-ns/allow-get-only"),
-        "{evidence}"
-    );
+    assert!(evidence.contains("DENY authz-ns/deny-method-delete, ALLOW authz-ns/allow-get-only"), "{evidence}");
     let cmd = c["commands"][0].as_str().unwrap();
     assert!(
         cmd.starts_with("kubectl exec --context=mesh-east sleep-")
@@ -174,13 +159,7 @@ fn delete_is_denied_by_the_proxy_and_that_passes_expect_deny() {
     assert_eq!(r.code, 1, "{r:?}");
     let c = check(&r);
     assert_eq!(c["status"], "fail");
-    assert!(
-        c["remediation"][0]
-            .as_str()
-            .unwrap()
-            .contains("kubectl asm-authz explain --pod httpbin-"),
-        "{c}"
-    );
+    assert!(c["remediation"][0].as_str().unwrap().contains("kubectl asm-authz explain --pod httpbin-"), "{c}");
 }
 
 #[test]
@@ -209,19 +188,12 @@ fn allowed_get_fails_expect_deny_and_passes_expect_allow() {
     assert_eq!(c["data"]["outcome"]["http_code"], 200);
     let remediation = c["remediation"].to_string();
     assert!(
-        remediation
-            .contains("kubectl asm-authz deny-namespace authz-ns --apply --context=mesh-east"),
+        remediation.contains("kubectl asm-authz deny-namespace authz-ns --apply --context=mesh-east"),
         "{remediation}"
     );
     let r = args("allow");
     assert_eq!(r.code, 0, "{r:?}");
-    assert_eq!(
-        r.statuses()[0],
-        (
-            "pass".to_owned(),
-            "allowed (HTTP 200) as expected".to_owned()
-        )
-    );
+    assert_eq!(r.statuses()[0], ("pass".to_owned(), "allowed (HTTP 200) as expected".to_owned()));
 }
 
 #[test]
@@ -229,16 +201,8 @@ fn allowed_get_fails_expect_deny_and_passes_expect_allow() {
 fn application_403_is_not_the_proxys() {
     let _g = exclusive();
     let probe = |expect: Option<&'static str>| {
-        let mut a = vec![
-            "--from",
-            "sleep.sample",
-            "--to",
-            "httpbin.authz-ns:8000",
-            "--path",
-            "/status/403",
-            "-o",
-            "json",
-        ];
+        let mut a =
+            vec!["--from", "sleep.sample", "--to", "httpbin.authz-ns:8000", "--path", "/status/403", "-o", "json"];
         if let Some(e) = expect {
             a.extend(["--expect", e]);
         }
@@ -253,13 +217,7 @@ fn application_403_is_not_the_proxys() {
     assert_eq!(r.code, 1, "{r:?}");
     let c = check(&r);
     assert_eq!(c["status"], "fail");
-    assert!(
-        c["summary"]
-            .as_str()
-            .unwrap()
-            .contains("403 from the application, not the proxy"),
-        "{c}"
-    );
+    assert!(c["summary"].as_str().unwrap().contains("403 from the application, not the proxy"), "{c}");
     // Near miss: /status/418 also ends in 403, but the proxy's (deny-method-delete rule[1]).
     let r = verify(&[
         "--from",
@@ -283,16 +241,7 @@ fn a_reset_where_no_policy_applies_is_not_called_enforcement() {
     let _g = exclusive();
     // legacy/sleep has no sidecar: its plain text is reset by sample/httpbin's STRICT listener. No
     // AuthorizationPolicy applies there, so this says nothing about authorization.
-    let r = verify(&[
-        "--from",
-        "sleep.legacy",
-        "--to",
-        "httpbin.sample:8000",
-        "--expect",
-        "deny",
-        "-o",
-        "json",
-    ]);
+    let r = verify(&["--from", "sleep.legacy", "--to", "httpbin.sample:8000", "--expect", "deny", "-o", "json"]);
     assert_eq!(r.code, 2, "{r:?}");
     let c = check(&r);
     assert_eq!(c["status"], "error");
@@ -303,13 +252,7 @@ fn a_reset_where_no_policy_applies_is_not_called_enforcement() {
             && summary.contains("the source has no istio-proxy"),
         "{summary}"
     );
-    assert!(
-        c["remediation"][0]
-            .as_str()
-            .unwrap()
-            .contains("kubectl asm-tls verify --from sleep-"),
-        "{c}"
-    );
+    assert!(c["remediation"][0].as_str().unwrap().contains("kubectl asm-tls verify --from sleep-"), "{c}");
     // Near miss: the same sidecar-less source to PERMISSIVE authz-ns is judged by the RBAC filter.
     let r = verify(&[
         "--from",
@@ -334,26 +277,14 @@ fn a_reset_where_no_policy_applies_is_not_called_enforcement() {
 fn the_proxys_own_503_is_inconclusive_not_allowed() {
     let _g = exclusive();
     // Through sample/sleep's sidecar to a Service nothing listens behind: Envoy answers 503 itself.
-    let r = verify(&[
-        "--from",
-        "sleep.sample",
-        "--to",
-        "nolistener.sample:8000",
-        "--expect",
-        "deny",
-        "-o",
-        "json",
-    ]);
+    let r = verify(&["--from", "sleep.sample", "--to", "nolistener.sample:8000", "--expect", "deny", "-o", "json"]);
     assert_eq!(r.code, 2, "{r:?}");
     let c = check(&r);
     assert_eq!(c["status"], "error");
     assert_eq!(c["data"]["outcome"]["outcome"], "proxy-error");
     assert_eq!(c["data"]["outcome"]["http_code"], 503);
     assert!(
-        c["summary"]
-            .as_str()
-            .unwrap()
-            .contains("upstream connect error or disconnect/reset before headers"),
+        c["summary"].as_str().unwrap().contains("upstream connect error or disconnect/reset before headers"),
         "{c}"
     );
 }
@@ -363,24 +294,8 @@ fn the_proxys_own_503_is_inconclusive_not_allowed() {
 fn explain_maps_the_scenarios_denials_to_policy_rules() {
     let _g = exclusive();
     authz_traffic();
-    let table = kubectl(&[
-        "asm-authz",
-        "explain",
-        "-n",
-        "authz-ns",
-        "--context",
-        "mesh-east",
-    ]);
-    let r = kubectl(&[
-        "asm-authz",
-        "explain",
-        "-n",
-        "authz-ns",
-        "--context",
-        "mesh-east",
-        "-o",
-        "json",
-    ]);
+    let table = kubectl(&["asm-authz", "explain", "-n", "authz-ns", "--context", "mesh-east"]);
+    let r = kubectl(&["asm-authz", "explain", "-n", "authz-ns", "--context", "mesh-east", "-o", "json"]);
     scenario("baseline", "mesh-east");
     insta::assert_snapshot!(snap(&table));
     assert_eq!(table.code, 0, "{table:?}");
@@ -401,17 +316,11 @@ fn explain_maps_the_scenarios_denials_to_policy_rules() {
     assert_eq!(rule0["data"]["methods"]["counts"]["DELETE"], 2);
     assert_eq!(rule0["data"]["resolution"]["state"], "found");
     assert_eq!(rule0["data"]["resolution"]["action"], "DENY");
-    assert_eq!(
-        rule0["data"]["resolution"]["rule"]["to"][0]["operation"]["methods"][0],
-        "DELETE"
-    );
+    assert_eq!(rule0["data"]["resolution"]["rule"]["to"][0]["operation"]["methods"][0], "DELETE");
     let rule1 = finding_for(&checks, "authz-ns/deny-method-delete rule[1]");
     assert_eq!(rule1["data"]["count"], 2);
     assert_eq!(rule1["data"]["paths"]["counts"]["/status/418"], 2);
-    assert!(
-        rule1["summary"].as_str().unwrap().contains("/status/418"),
-        "the rule is printed: {rule1}"
-    );
+    assert!(rule1["summary"].as_str().unwrap().contains("/status/418"), "the rule is printed: {rule1}");
     let none = finding_with_cause(&checks, "no-allow-match");
     assert_eq!(none["status"], "warn");
     assert_eq!(none["data"]["count"], 1);
@@ -442,38 +351,15 @@ fn explain_tail_reads_only_the_last_lines_like_kubectl_logs() {
         "json",
     ]);
     let logs = authz_ns_log(Some("3"));
-    let zero = kubectl(&[
-        "asm-authz",
-        "explain",
-        "-n",
-        "authz-ns",
-        "--context",
-        "mesh-east",
-        "--tail",
-        "0",
-    ]);
+    let zero = kubectl(&["asm-authz", "explain", "-n", "authz-ns", "--context", "mesh-east", "--tail", "0"]);
     scenario("baseline", "mesh-east");
     // Empty log after baseline: an error that names the window read.
-    let empty = kubectl(&[
-        "asm-authz",
-        "explain",
-        "-n",
-        "authz-ns",
-        "--context",
-        "mesh-east",
-        "--tail",
-        "50",
-        "-o",
-        "json",
-    ]);
+    let empty =
+        kubectl(&["asm-authz", "explain", "-n", "authz-ns", "--context", "mesh-east", "--tail", "50", "-o", "json"]);
     assert_eq!(logs.code, 0, "{logs:?}");
     assert_eq!(logs.stdout.lines().count(), 3, "{logs:?}");
     assert!(
-        logs.stdout
-            .lines()
-            .next()
-            .unwrap()
-            .contains("\"DELETE /anything HTTP/1.1\" 403"),
+        logs.stdout.lines().next().unwrap().contains("\"DELETE /anything HTTP/1.1\" 403"),
         "the log is not the scenario's: {}",
         logs.stdout
     );
@@ -481,26 +367,13 @@ fn explain_tail_reads_only_the_last_lines_like_kubectl_logs() {
     let checks = r.json()["checks"].as_array().cloned().unwrap();
     assert_eq!(checks[0]["data"]["entries"], 3, "{:#?}", checks[0]);
     assert_eq!(checks[0]["data"]["lines"], 3, "{:#?}", checks[0]);
-    assert!(
-        checks[0]["target"]
-            .as_str()
-            .unwrap()
-            .contains("(last 3 lines of each)"),
-        "{:#?}",
-        checks[0]
-    );
+    assert!(checks[0]["target"].as_str().unwrap().contains("(last 3 lines of each)"), "{:#?}", checks[0]);
     // The last three requests: DELETE /anything, GET /status/418, POST /post.
     let rule0 = finding_for(&checks, "authz-ns/deny-method-delete rule[0]");
     assert_eq!(rule0["data"]["count"], 1);
     assert_eq!(rule0["data"]["paths"]["counts"]["/anything"], 1);
-    assert_eq!(
-        finding_for(&checks, "authz-ns/deny-method-delete rule[1]")["data"]["count"],
-        1
-    );
-    assert_eq!(
-        finding_with_cause(&checks, "no-allow-match")["data"]["count"],
-        1
-    );
+    assert_eq!(finding_for(&checks, "authz-ns/deny-method-delete rule[1]")["data"]["count"], 1);
+    assert_eq!(finding_with_cause(&checks, "no-allow-match")["data"]["count"], 1);
     let cmds = checks[1]["commands"].to_string();
     assert!(
         cmds.contains("kubectl logs --context=mesh-east httpbin-")
@@ -513,9 +386,7 @@ fn explain_tail_reads_only_the_last_lines_like_kubectl_logs() {
     let (status, summary) = &empty.statuses()[0];
     assert_eq!(status, "error");
     assert!(
-        summary.contains(
-            "no access-log entries in istio-proxy logs of pods in authz-ns (last 50 lines of each)"
-        ),
+        summary.contains("no access-log entries in istio-proxy logs of pods in authz-ns (last 50 lines of each)"),
         "{summary}"
     );
 }
@@ -566,15 +437,7 @@ spec:
     .unwrap();
     let f = file.to_str().unwrap();
     let applied = kubectl(&["apply", "--context", "mesh-east", "-f", f]);
-    let r = kubectl(&[
-        "asm-authz",
-        "policies",
-        "httpbin.authz-ns",
-        "--context",
-        "mesh-east",
-        "-o",
-        "json",
-    ]);
+    let r = kubectl(&["asm-authz", "policies", "httpbin.authz-ns", "--context", "mesh-east", "-o", "json"]);
     let deleted = kubectl(&["delete", "--context", "mesh-east", "-f", f]);
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(applied.code, 0, "{applied:?}");
@@ -585,13 +448,7 @@ spec:
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| {
-            format!(
-                "{} {}",
-                p["action"].as_str().unwrap(),
-                p["policy"].as_str().unwrap()
-            )
-        })
+        .map(|p| format!("{} {}", p["action"].as_str().unwrap(), p["policy"].as_str().unwrap()))
         .collect();
     assert_eq!(
         order,
@@ -616,13 +473,7 @@ spec:
     );
     assert_eq!(c["data"]["default_allow"], false);
     // And the baseline, as a table.
-    let r = kubectl(&[
-        "asm-authz",
-        "policies",
-        "httpbin.authz-ns",
-        "--context",
-        "mesh-east",
-    ]);
+    let r = kubectl(&["asm-authz", "policies", "httpbin.authz-ns", "--context", "mesh-east"]);
     insta::assert_snapshot!(snap(&r));
     assert_eq!(r.code, 0);
 }
@@ -639,34 +490,14 @@ fn deny_namespace_prints_a_policy_the_real_api_server_accepts() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("deny.yaml");
     std::fs::write(&file, &r.stdout).unwrap();
-    let dry = kubectl(&[
-        "apply",
-        "--context",
-        "mesh-east",
-        "--dry-run=server",
-        "-f",
-        file.to_str().unwrap(),
-    ]);
+    let dry = kubectl(&["apply", "--context", "mesh-east", "--dry-run=server", "-f", file.to_str().unwrap()]);
     // Near miss: the real CRD's schema rejects a misspelt action, so the dry run does validate.
-    std::fs::write(
-        &file,
-        r.stdout.replace("spec: {}", "spec:\n  action: DENYALL"),
-    )
-    .unwrap();
-    let bad = kubectl(&[
-        "apply",
-        "--context",
-        "mesh-east",
-        "--dry-run=server",
-        "-f",
-        file.to_str().unwrap(),
-    ]);
+    std::fs::write(&file, r.stdout.replace("spec: {}", "spec:\n  action: DENYALL")).unwrap();
+    let bad = kubectl(&["apply", "--context", "mesh-east", "--dry-run=server", "-f", file.to_str().unwrap()]);
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(dry.code, 0, "{dry:?}");
     assert!(
-        dry.stdout.contains(
-            "authorizationpolicy.security.istio.io/deny-permissive created (server dry run)"
-        ),
+        dry.stdout.contains("authorizationpolicy.security.istio.io/deny-permissive created (server dry run)"),
         "{dry:?}"
     );
     assert_ne!(bad.code, 0, "{bad:?}");
@@ -696,14 +527,7 @@ fn deny_namespace_apply_asks_then_enforces_and_is_idempotent() {
     // Traffic is allowed before.
     let before = probe("allow")();
     // No terminal and no --yes: refuse, change nothing.
-    let refused = kubectl(&[
-        "asm-authz",
-        "deny-namespace",
-        "permissive",
-        "--apply",
-        "--context",
-        "mesh-east",
-    ]);
+    let refused = kubectl(&["asm-authz", "deny-namespace", "permissive", "--apply", "--context", "mesh-east"]);
     let created_by_refusal = policy_exists("permissive", "deny-permissive");
     let applied = kubectl(&[
         "asm-authz",
@@ -748,9 +572,7 @@ fn deny_namespace_apply_asks_then_enforces_and_is_idempotent() {
     assert_eq!(refused.code, 2, "{refused:?}");
     assert!(
         refused.stderr.contains("pass --yes to confirm")
-            && refused
-                .stderr
-                .contains("permissive/deny-permissive: server-side dry run: would be created"),
+            && refused.stderr.contains("permissive/deny-permissive: server-side dry run: would be created"),
         "{refused:?}"
     );
     assert!(!created_by_refusal, "refused, yet the policy exists");
@@ -759,30 +581,16 @@ fn deny_namespace_apply_asks_then_enforces_and_is_idempotent() {
     assert_eq!(c["status"], "pass");
     assert_eq!(c["data"]["change"], "created");
     assert!(exists);
-    assert!(
-        still_there,
-        "deny-permissive vanished while waiting: a concurrent `scenario.sh baseline` on mesh-east?"
-    );
+    assert!(still_there, "deny-permissive vanished while waiting: a concurrent `scenario.sh baseline` on mesh-east?");
     assert_eq!(denied.code, 0, "not denied after {took:?}: {denied:?}");
     let d = check(&denied);
     assert_eq!(d["data"]["outcome"]["outcome"], "proxy-denied");
-    assert!(
-        d["evidence"]
-            .to_string()
-            .contains("ALLOW permissive/deny-permissive"),
-        "{d}"
-    );
+    assert!(d["evidence"].to_string().contains("ALLOW permissive/deny-permissive"), "{d}");
     assert_eq!(again.code, 0, "{again:?}");
     assert_eq!(check(&again)["data"]["change"], "unchanged");
-    assert!(
-        again.stderr.contains("already present, unchanged"),
-        "{again:?}"
-    );
+    assert!(again.stderr.contains("already present, unchanged"), "{again:?}");
     assert_eq!(deleted.code, 0, "{deleted:?}");
-    assert_eq!(
-        after.code, 0,
-        "still denied after the policy was deleted: {after:?}"
-    );
+    assert_eq!(after.code, 0, "still denied after the policy was deleted: {after:?}");
 }
 
 #[test]
@@ -803,18 +611,9 @@ fn deny_namespace_refuses_missing_and_root_namespaces() {
     assert_eq!(r.code, 2, "{r:?}");
     let (status, summary) = &r.statuses()[0];
     assert_eq!(status, "error");
-    assert!(
-        summary.contains("namespace \"no-such-ns-e2e\" not found"),
-        "{summary}"
-    );
+    assert!(summary.contains("namespace \"no-such-ns-e2e\" not found"), "{summary}");
     for args in [&["--apply", "--yes"][..], &["--apply"][..]] {
-        let mut all = vec![
-            "asm-authz",
-            "deny-namespace",
-            "istio-system",
-            "--context",
-            "mesh-east",
-        ];
+        let mut all = vec!["asm-authz", "deny-namespace", "istio-system", "--context", "mesh-east"];
         all.extend_from_slice(args);
         let r = kubectl(&all);
         assert_eq!(r.code, 2, "{args:?}: {r:?}");
@@ -862,11 +661,8 @@ fn print_commands_runs_nothing() {
     ]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
-        r.stdout.contains(
-            "kubectl logs --context=mesh-east httpbin -n authz-ns -c istio-proxy --tail=5"
-        ) && r.stdout.contains(
-            "kubectl get --context=mesh-east authorizationpolicies.security.istio.io -A -o yaml"
-        ),
+        r.stdout.contains("kubectl logs --context=mesh-east httpbin -n authz-ns -c istio-proxy --tail=5")
+            && r.stdout.contains("kubectl get --context=mesh-east authorizationpolicies.security.istio.io -A -o yaml"),
         "{}",
         r.stdout
     );
@@ -883,7 +679,9 @@ fn print_commands_runs_nothing() {
     assert_eq!(r.code, 0, "{r:?}");
     for ctx in ["mesh-east", "mesh-west"] {
         assert!(
-            r.stdout.contains(&format!("kubectl apply --context={ctx} --server-side --field-manager=kubectl-asm --dry-run=server -f - <<EOF")),
+            r.stdout.contains(&format!(
+                "kubectl apply --context={ctx} --server-side --field-manager=kubectl-asm --dry-run=server -f - <<EOF"
+            )),
             "{}",
             r.stdout
         );
@@ -918,28 +716,20 @@ fn several_contexts_at_once_each_say_whose_result_it_is() {
     let r = run("/delete", "DELETE");
     assert_eq!(r.code, 0, "{r:?}");
     let checks = r.json()["checks"].as_array().cloned().unwrap();
-    let contexts: Vec<&str> = checks
-        .iter()
-        .map(|c| c["context"].as_str().unwrap())
-        .collect();
+    let contexts: Vec<&str> = checks.iter().map(|c| c["context"].as_str().unwrap()).collect();
     assert_eq!(contexts, ["mesh-east", "mesh-west"]);
     for c in &checks {
         assert_eq!(c["status"], "pass", "{c}");
         assert_eq!(c["data"]["outcome"]["outcome"], "proxy-denied", "{c}");
         assert!(
-            c["commands"][0].as_str().unwrap().starts_with(&format!(
-                "kubectl exec --context={} ",
-                c["context"].as_str().unwrap()
-            )),
+            c["commands"][0]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("kubectl exec --context={} ", c["context"].as_str().unwrap())),
             "{c}"
         );
     }
     let r = run("/get", "GET");
     assert_eq!(r.code, 1, "{r:?}");
-    assert_eq!(
-        r.statuses().iter().filter(|(s, _)| s == "fail").count(),
-        2,
-        "{:?}",
-        r.statuses()
-    );
+    assert_eq!(r.statuses().iter().filter(|(s, _)| s == "fail").count(), 2, "{:?}", r.statuses());
 }

@@ -20,16 +20,8 @@ fn check<'a>(report: &'a Value, id: &str) -> &'a Value {
 }
 
 fn chain_exec(ctx: &str, extra: &[&str]) -> Run {
-    let mut args = vec![
-        "asm-certs",
-        "chain",
-        "--context",
-        ctx,
-        "--from",
-        "sleep.sample",
-        "--to",
-        "httpbin.sample:8000",
-    ];
+    let mut args =
+        vec!["asm-certs", "chain", "--context", ctx, "--from", "sleep.sample", "--to", "httpbin.sample:8000"];
     args.extend_from_slice(extra);
     kubectl(&args)
 }
@@ -88,10 +80,7 @@ fn settle_xfcc(ctx: &str, uri: &str) {
         if r.stdout.contains(&format!("URI={uri}")) {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{ctx}: XFCC never showed {uri}: {r:?}"
-        );
+        assert!(Instant::now() < deadline, "{ctx}: XFCC never showed {uri}: {r:?}");
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -105,10 +94,7 @@ fn settle_expiry(ctx: &str, expired: bool) {
         if all.contains("Certificate chain") && all.contains("certificate has expired") == expired {
             return;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{ctx}: served certificate never became expired={expired}: {r:?}"
-        );
+        assert!(Instant::now() < deadline, "{ctx}: served certificate never became expired={expired}: {r:?}");
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -161,13 +147,7 @@ fn xfcc_from_a_meshed_pod_shows_both_spiffe_ids_on_both_clusters() {
         assert_eq!(d["expected_by"], hop["by"]);
         // The two CAs shape the certificate differently: istiod leaves have an empty subject, Mesh CA's not.
         if ctx == "mesh-west" {
-            assert!(
-                hop["subject"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .contains("OU=istio_v1_cloud_workload"),
-                "{hop}"
-            );
+            assert!(hop["subject"].as_str().unwrap_or_default().contains("OU=istio_v1_cloud_workload"), "{hop}");
         }
         let cmd = c["commands"][0].as_str().unwrap_or_default();
         assert!(
@@ -177,14 +157,7 @@ fn xfcc_from_a_meshed_pod_shows_both_spiffe_ids_on_both_clusters() {
             "{cmd}"
         );
     }
-    let r = kubectl(&[
-        "asm-certs",
-        "xfcc",
-        "--context",
-        "mesh-east",
-        "--from",
-        "sleep.sample",
-    ]);
+    let r = kubectl(&["asm-certs", "xfcc", "--context", "mesh-east", "--from", "sleep.sample"]);
     assert_eq!(r.code, 0, "{r:?}");
     insta::assert_snapshot!(r.snapshot());
 }
@@ -195,32 +168,14 @@ fn xfcc_from_a_pod_without_sidecar_fails() {
     let _g = exclusive();
     for ctx in CLUSTERS {
         // STRICT destination: the plain-text request is reset, so no answer and no header can exist.
-        let r = kubectl(&[
-            "asm-certs",
-            "xfcc",
-            "--context",
-            ctx,
-            "--from",
-            "sleep.legacy",
-            "-o",
-            "json",
-        ]);
+        let r = kubectl(&["asm-certs", "xfcc", "--context", ctx, "--from", "sleep.legacy", "-o", "json"]);
         assert_eq!(r.code, 1, "{ctx}: {r:?}");
         let c = &r.json()["checks"][0];
         assert_eq!(c["status"], "fail", "{ctx}: {c}");
         let s = c["summary"].as_str().unwrap_or_default();
-        assert!(
-            s.contains("has no istio-proxy sidecar") && s.contains("reset"),
-            "{s}"
-        );
+        assert!(s.contains("has no istio-proxy sidecar") && s.contains("reset"), "{s}");
         assert_eq!(c["data"]["source_sidecar"], false);
-        assert!(
-            c["evidence"][0]
-                .as_str()
-                .unwrap_or_default()
-                .starts_with("curl: (56)"),
-            "{c}"
-        );
+        assert!(c["evidence"][0].as_str().unwrap_or_default().starts_with("curl: (56)"), "{c}");
         // PERMISSIVE destination: httpbin answers, and the answer carries no XFCC.
         let r = kubectl(&[
             "asm-certs",
@@ -238,18 +193,13 @@ fn xfcc_from_a_pod_without_sidecar_fails() {
         let c = &r.json()["checks"][0];
         assert_eq!(c["status"], "fail", "{ctx}: {c}");
         assert_eq!(c["data"]["present"], false);
+        assert!(c["summary"].as_str().unwrap_or_default().contains("no X-Forwarded-Client-Cert header"), "{c}");
         assert!(
-            c["summary"]
-                .as_str()
-                .unwrap_or_default()
-                .contains("no X-Forwarded-Client-Cert header"),
-            "{c}"
-        );
-        assert!(
-            c["evidence"].as_array().unwrap().iter().any(|e| e
-                .as_str()
-                .unwrap_or_default()
-                .contains("has no istio-proxy sidecar")),
+            c["evidence"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e.as_str().unwrap_or_default().contains("has no istio-proxy sidecar")),
             "{c}"
         );
     }
@@ -266,26 +216,14 @@ fn chain_by_exec_names_istiods_ca_on_east() {
     assert_eq!(chain["status"], "pass", "{chain}");
     let certs = chain["data"]["certificates"].as_array().unwrap();
     assert_eq!(certs.len(), 2, "istiod CA: leaf + root");
-    assert_eq!(
-        certs[0]["uri_sans"][0],
-        "spiffe://cluster.local/ns/sample/sa/httpbin"
-    );
+    assert_eq!(certs[0]["uri_sans"][0], "spiffe://cluster.local/ns/sample/sa/httpbin");
     let root = check(&j, "certs.root");
     assert_eq!(root["status"], "pass", "{root}");
     assert_eq!(root["data"]["kind"], "istiod");
     assert_eq!(root["data"]["root"]["subject"], "O=cluster.local");
     assert_eq!(root["data"]["published"]["matches"], true);
-    assert_eq!(
-        root["data"]["published"]["source"],
-        "ConfigMap sample/istio-ca-root-cert"
-    );
-    assert!(
-        root["summary"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("istiod's own CA"),
-        "{root}"
-    );
+    assert_eq!(root["data"]["published"]["source"], "ConfigMap sample/istio-ca-root-cert");
+    assert!(root["summary"].as_str().unwrap_or_default().contains("istiod's own CA"), "{root}");
     assert_eq!(check(&j, "certs.expiry")["status"], "pass");
     let cmd = chain["commands"][0].as_str().unwrap_or_default();
     assert!(
@@ -323,10 +261,7 @@ fn chain_by_exec_names_mesh_ca_with_three_levels_on_west() {
     assert_eq!(root["data"]["published"]["matches"], true);
     // Not east's root: the two clusters' CAs really differ.
     let east = chain_exec("mesh-east", &["-o", "json"]);
-    assert_ne!(
-        check(&east.json(), "certs.root")["data"]["root"]["sha256"],
-        root["data"]["root"]["sha256"]
-    );
+    assert_ne!(check(&east.json(), "certs.root")["data"]["root"]["sha256"], root["data"]["root"]["sha256"]);
     let table = chain_exec("mesh-west", &[]);
     assert_eq!(table.code, 0);
     insta::assert_snapshot!(table.snapshot());
@@ -348,9 +283,10 @@ fn expired_leaf_fails_live_and_from_saved_sclient_output() {
     let expiry = check(&j, "certs.expiry");
     assert_eq!(expiry["status"], "fail", "{expiry}");
     assert!(
-        expiry["summary"].as_str().unwrap_or_default().starts_with(
-            "leaf (empty subject, SAN spiffe://cluster.local/ns/sample/sa/httpbin) expired"
-        ),
+        expiry["summary"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("leaf (empty subject, SAN spiffe://cluster.local/ns/sample/sa/httpbin) expired"),
         "{expiry}"
     );
     assert_eq!(expiry["data"]["certificates"][0]["status"], "fail");
@@ -362,20 +298,14 @@ fn expired_leaf_fails_live_and_from_saved_sclient_output() {
             .as_array()
             .unwrap()
             .iter()
-            .any(|e| e
-                .as_str()
-                .unwrap_or_default()
-                .contains("certificate has expired")),
+            .any(|e| e.as_str().unwrap_or_default().contains("certificate has expired")),
         "openssl's own verdict is shown"
     );
 
     // The offline path on the very output a user would paste (`2>&1`, saved while the scenario was on).
     // s_client's own exit status depends on when the "certificate required" alert arrives: 0 or 1.
     assert!(saved.code == 0 || saved.code == 1, "{saved:?}");
-    let file = temp_file(
-        "sclient-expired.txt",
-        &format!("{}{}", saved.stdout, saved.stderr),
-    );
+    let file = temp_file("sclient-expired.txt", &format!("{}{}", saved.stdout, saved.stderr));
     let root = temp_file("root-east.pem", &root_cert_of("mesh-east", "sample"));
     let r = kubectl(&[
         "asm-certs",
@@ -393,10 +323,7 @@ fn expired_leaf_fails_live_and_from_saved_sclient_output() {
     let j = r.json();
     assert_eq!(check(&j, "certs.expiry")["status"], "fail");
     assert_eq!(check(&j, "certs.root")["status"], "pass");
-    assert_eq!(
-        check(&j, "certs.root")["data"]["published"]["matches"],
-        true
-    );
+    assert_eq!(check(&j, "certs.root")["data"]["published"]["matches"], true);
 }
 
 #[test]
@@ -406,10 +333,7 @@ fn inspect_judges_live_sclient_output_offline() {
     let saved = live_sclient("mesh-west");
     assert!(saved.code == 0 || saved.code == 1, "{saved:?}");
     assert!(saved.stdout.contains("Certificate chain"), "{saved:?}");
-    let file = temp_file(
-        "sclient-west.txt",
-        &format!("{}{}", saved.stdout, saved.stderr),
-    );
+    let file = temp_file("sclient-west.txt", &format!("{}{}", saved.stdout, saved.stderr));
     let west_root = temp_file("root-west.pem", &root_cert_of("mesh-west", "sample"));
     let east_root = temp_file("root-east.pem", &root_cert_of("mesh-east", "sample"));
     let inspect = |root: &std::path::Path, id: &str| {
@@ -433,10 +357,7 @@ fn inspect_judges_live_sclient_output_offline() {
     let j = r.json();
     assert_eq!(check(&j, "certs.chain")["status"], "pass");
     assert_eq!(check(&j, "certs.root")["data"]["kind"], "mesh-ca");
-    assert_eq!(
-        check(&j, "certs.root")["data"]["published"]["matches"],
-        true
-    );
+    assert_eq!(check(&j, "certs.root")["data"]["published"]["matches"], true);
     assert_eq!(check(&j, "certs.chain")["context"], "");
     // Near misses: the wrong identity, and east's root instead of west's.
     let r = inspect(&west_root, "spiffe://cluster.local/ns/sample/sa/sleep");
@@ -446,10 +367,7 @@ fn inspect_judges_live_sclient_output_offline() {
     assert_eq!(r.code, 1, "{r:?}");
     let j = r.json();
     assert_eq!(check(&j, "certs.root")["status"], "fail");
-    assert_eq!(
-        check(&j, "certs.root")["data"]["published"]["matches"],
-        false
-    );
+    assert_eq!(check(&j, "certs.root")["data"]["published"]["matches"], false);
 }
 
 #[test]
@@ -459,16 +377,7 @@ fn foreign_trust_domain_on_west_fails_chain_and_xfcc() {
     scenario("west-trust-domain", "mesh-west");
     settle_xfcc("mesh-west", "spiffe://west.example/ns/sample/sa/sleep");
     let chain = chain_exec("mesh-west", &["-o", "json"]);
-    let xfcc = kubectl(&[
-        "asm-certs",
-        "xfcc",
-        "--context",
-        "mesh-west",
-        "--from",
-        "sleep.sample",
-        "-o",
-        "json",
-    ]);
+    let xfcc = kubectl(&["asm-certs", "xfcc", "--context", "mesh-west", "--from", "sleep.sample", "-o", "json"]);
     scenario("baseline", "mesh-west");
     settle_xfcc("mesh-west", "spiffe://cluster.local/ns/sample/sa/sleep");
 
@@ -489,17 +398,8 @@ fn foreign_trust_domain_on_west_fails_chain_and_xfcc() {
     assert_eq!(xfcc.code, 1, "{xfcc:?}");
     let c = &xfcc.json()["checks"][0];
     assert_eq!(c["status"], "fail", "{c}");
-    assert_eq!(
-        c["data"]["elements"][0]["uri"],
-        "spiffe://west.example/ns/sample/sa/sleep"
-    );
-    assert!(
-        c["summary"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("trust domain west.example"),
-        "{c}"
-    );
+    assert_eq!(c["data"]["elements"][0]["uri"], "spiffe://west.example/ns/sample/sa/sleep");
+    assert!(c["summary"].as_str().unwrap_or_default().contains("trust domain west.example"), "{c}");
 }
 
 #[test]
@@ -521,31 +421,19 @@ fn chain_by_admin_reads_the_sidecars_own_chain_through_port_forward() {
             "json",
         ]);
         // It used to time out after 20s (HTTP/1.0 answered 426; EOF never came through the port-forward).
-        assert!(
-            t.elapsed() < Duration::from_secs(15),
-            "{ctx}: {:?}",
-            t.elapsed()
-        );
+        assert!(t.elapsed() < Duration::from_secs(15), "{ctx}: {:?}", t.elapsed());
         assert_eq!(r.code, 0, "{ctx}: {r:?}");
         let j = r.json();
         let chain = check(&j, "certs.chain");
         // pass, not the /certs-summaries warning: the real PEM came out of config_dump.
         assert_eq!(chain["status"], "pass", "{ctx}: {chain}");
+        assert_eq!(chain["data"]["certificates"].as_array().unwrap().len(), n, "{ctx}");
         assert_eq!(
-            chain["data"]["certificates"].as_array().unwrap().len(),
-            n,
-            "{ctx}"
-        );
-        assert_eq!(
-            chain["data"]["certificates"][0]["uri_sans"][0],
-            "spiffe://cluster.local/ns/sample/sa/sleep",
+            chain["data"]["certificates"][0]["uri_sans"][0], "spiffe://cluster.local/ns/sample/sa/sleep",
             "admin reads the --from pod's own certificate"
         );
         assert!(
-            chain["evidence"][0]
-                .as_str()
-                .unwrap_or_default()
-                .contains("from Envoy admin secrets of sample/sleep-"),
+            chain["evidence"][0].as_str().unwrap_or_default().contains("from Envoy admin secrets of sample/sleep-"),
             "{chain}"
         );
         let root = check(&j, "certs.root");
@@ -566,17 +454,8 @@ fn chain_by_debug_container_on_kwok_says_it_never_started_and_exits_2() {
     let c = &r.json()["checks"][0];
     assert_eq!(c["status"], "error", "{c}");
     let s = c["summary"].as_str().unwrap_or_default();
-    assert!(
-        s.contains("reported no status") && s.contains("--method admin"),
-        "{s}"
-    );
-    assert!(
-        c["commands"][0]
-            .as_str()
-            .unwrap_or_default()
-            .contains("debug --context=mesh-east sleep-"),
-        "{c}"
-    );
+    assert!(s.contains("reported no status") && s.contains("--method admin"), "{s}");
+    assert!(c["commands"][0].as_str().unwrap_or_default().contains("debug --context=mesh-east sleep-"), "{c}");
     // Without --yes and no terminal: nothing is changed, usage exit.
     let r = chain_exec("mesh-east", &["--method", "debug"]);
     assert_eq!(r.code, 2, "{r:?}");
@@ -586,37 +465,21 @@ fn chain_by_debug_container_on_kwok_says_it_never_started_and_exits_2() {
 #[ignore = "needs the local mesh: scripts/test.sh brings it up and runs these"]
 fn root_consistency_names_wests_root_across_clusters_and_passes_within_each() {
     let _g = exclusive();
-    let r = kubectl(&[
-        "asm-certs",
-        "root-consistency",
-        "--context",
-        "mesh-east,mesh-west",
-        "-o",
-        "json",
-    ]);
+    let r = kubectl(&["asm-certs", "root-consistency", "--context", "mesh-east,mesh-west", "-o", "json"]);
     assert_eq!(r.code, 1, "{r:?}");
     let j = r.json();
     let checks = j["checks"].as_array().unwrap();
     assert_eq!(checks.len(), 3, "{j}");
     // Each cluster's namespaces agree with that cluster's own root: no namespace is blamed.
-    for (c, ctx, kind) in [
-        (&checks[0], "mesh-east", "istiod"),
-        (&checks[1], "mesh-west", "mesh-ca"),
-    ] {
+    for (c, ctx, kind) in [(&checks[0], "mesh-east", "istiod"), (&checks[1], "mesh-west", "mesh-ca")] {
         assert_eq!(c["context"], ctx);
         assert_eq!(c["target"], format!("namespaces of cluster {ctx}"));
         assert_eq!(c["status"], "pass", "{c}");
         assert_eq!(c["data"]["cluster_root"]["kinds"][0], kind);
-        assert_eq!(
-            c["data"]["cluster_root"]["source"],
-            "ConfigMap istio-system/istio-ca-root-cert"
-        );
+        assert_eq!(c["data"]["cluster_root"]["source"], "ConfigMap istio-system/istio-ca-root-cert");
         let rows = c["data"]["namespaces"].as_array().unwrap();
         assert!(rows.len() >= 6, "{c}");
-        assert!(
-            rows.iter().all(|n| n["matches_cluster_root"] == true),
-            "{c}"
-        );
+        assert!(rows.iter().all(|n| n["matches_cluster_root"] == true), "{c}");
     }
     let across = &checks[2];
     assert_eq!(across["context"], "mesh-east,mesh-west");
@@ -632,40 +495,19 @@ fn root_consistency_names_wests_root_across_clusters_and_passes_within_each() {
     assert_eq!(across["data"]["reference"]["contexts"][0], "mesh-east");
     assert_eq!(across["data"]["clusters"][1]["matches_root"], false);
     assert_eq!(across["data"]["clusters"][1]["matches_trust_domain"], true);
-    let table = kubectl(&[
-        "asm-certs",
-        "root-consistency",
-        "--context",
-        "mesh-east,mesh-west",
-    ]);
+    let table = kubectl(&["asm-certs", "root-consistency", "--context", "mesh-east,mesh-west"]);
     assert_eq!(table.code, 1);
     insta::assert_snapshot!(table.snapshot());
 
     // One cluster: only its own namespaces, which agree.
     for ctx in CLUSTERS {
-        let r = kubectl(&[
-            "asm-certs",
-            "root-consistency",
-            "--context",
-            ctx,
-            "-o",
-            "json",
-        ]);
+        let r = kubectl(&["asm-certs", "root-consistency", "--context", ctx, "-o", "json"]);
         assert_eq!(r.code, 0, "{ctx}: {r:?}");
         assert_eq!(r.statuses().len(), 1);
         assert_eq!(r.statuses()[0].0, "pass");
     }
     // -n narrows the namespaces but still compares with istio-system's root.
-    let r = kubectl(&[
-        "asm-certs",
-        "root-consistency",
-        "--context",
-        "mesh-west",
-        "-n",
-        "authz-ns",
-        "-o",
-        "json",
-    ]);
+    let r = kubectl(&["asm-certs", "root-consistency", "--context", "mesh-west", "-n", "authz-ns", "-o", "json"]);
     assert_eq!(r.code, 0, "{r:?}");
     let c = &r.json()["checks"][0];
     assert_eq!(c["data"]["namespaces"].as_array().unwrap().len(), 1);
@@ -725,19 +567,9 @@ fn print_commands_prints_runnable_runbook_commands_and_runs_nothing() {
         r.stdout
     );
     // The printed root-consistency command must be one kubectl accepts, and show every namespace's root.
-    let r = kubectl(&[
-        "asm-certs",
-        "root-consistency",
-        "--context",
-        "mesh-west",
-        "--print-commands",
-    ]);
+    let r = kubectl(&["asm-certs", "root-consistency", "--context", "mesh-west", "--print-commands"]);
     assert_eq!(r.code, 0, "{r:?}");
-    let line = r
-        .stdout
-        .lines()
-        .find(|l| l.contains("istio-ca-root-cert"))
-        .unwrap_or_else(|| panic!("{}", r.stdout));
+    let line = r.stdout.lines().find(|l| l.contains("istio-ca-root-cert")).unwrap_or_else(|| panic!("{}", r.stdout));
     let out = std::process::Command::new("sh")
         .arg("-c")
         .arg(line)
@@ -747,10 +579,7 @@ fn print_commands_prints_runnable_runbook_commands_and_runs_nothing() {
         .expect("sh runs");
     assert!(out.status.success(), "{line}: {out:?}");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        text.contains("authz-ns") && text.matches("BEGIN CERTIFICATE").count() >= 6,
-        "{text}"
-    );
+    assert!(text.contains("authz-ns") && text.matches("BEGIN CERTIFICATE").count() >= 6, "{text}");
 }
 
 #[test]
@@ -758,34 +587,9 @@ fn print_commands_prints_runnable_runbook_commands_and_runs_nothing() {
 fn bad_arguments_are_usage_errors() {
     let _g = exclusive();
     for args in [
-        &[
-            "asm-certs",
-            "chain",
-            "--context",
-            "mesh-east",
-            "--from",
-            "sleep.sample",
-            "--to",
-            "httpbin.sample",
-        ][..],
-        &[
-            "asm-certs",
-            "chain",
-            "--context",
-            "mesh-east",
-            "--from",
-            "sleep.sample",
-        ][..],
-        &[
-            "asm-certs",
-            "xfcc",
-            "--context",
-            "mesh-east",
-            "--from",
-            "nosuch.sample",
-            "-o",
-            "json",
-        ][..],
+        &["asm-certs", "chain", "--context", "mesh-east", "--from", "sleep.sample", "--to", "httpbin.sample"][..],
+        &["asm-certs", "chain", "--context", "mesh-east", "--from", "sleep.sample"][..],
+        &["asm-certs", "xfcc", "--context", "mesh-east", "--from", "nosuch.sample", "-o", "json"][..],
     ] {
         let r = kubectl(args);
         assert_eq!(r.code, 2, "{args:?}: {r:?}");

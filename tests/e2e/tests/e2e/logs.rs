@@ -26,9 +26,7 @@ fn check<'a>(report: &'a Value, ctx: &str, id: &str, target: &str) -> &'a Value 
         .as_array()
         .and_then(|a| {
             a.iter().find(|c| {
-                c["id"] == id
-                    && c["context"] == ctx
-                    && c["target"].as_str().unwrap_or("").starts_with(target)
+                c["id"] == id && c["context"] == ctx && c["target"].as_str().unwrap_or("").starts_with(target)
             })
         })
         .unwrap_or_else(|| panic!("no {id} {target:?} finding for {ctx} in {report:#}"))
@@ -42,26 +40,13 @@ fn sig<'a>(report: &'a Value, id: &str) -> &'a Value {
 fn tally(v: &Value) -> Vec<(String, u64)> {
     v.as_array()
         .map(|a| {
-            a.iter()
-                .map(|x| {
-                    (
-                        x["key"].as_str().unwrap_or("").to_owned(),
-                        x["count"].as_u64().unwrap_or(0),
-                    )
-                })
-                .collect()
+            a.iter().map(|x| (x["key"].as_str().unwrap_or("").to_owned(), x["count"].as_u64().unwrap_or(0))).collect()
         })
         .unwrap_or_default()
 }
 
 fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map(|a| {
-            a.iter()
-                .map(|s| s.as_str().unwrap_or("").to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
+    v.as_array().map(|a| a.iter().map(|s| s.as_str().unwrap_or("").to_owned()).collect()).unwrap_or_default()
 }
 
 /// The istiod-logs scenario on a cluster whose RBAC is intact (the scenario alone does not restore it).
@@ -90,15 +75,10 @@ fn baseline_scan_passes_and_names_the_istiod_pod() {
     assert_eq!(src["candidates"], 0, "{src}");
     let cmd = sources["commands"][0].as_str().unwrap();
     assert!(
-        cmd.starts_with("kubectl logs --context=mesh-east istiod-")
-            && cmd.ends_with(" -n istio-system -c discovery"),
+        cmd.starts_with("kubectl logs --context=mesh-east istiod-") && cmd.ends_with(" -n istio-system -c discovery"),
         "{cmd}"
     );
-    for id in [
-        "logs.tls-bad-certificate",
-        "logs.rbac-forbidden",
-        "logs.serverca-auth",
-    ] {
+    for id in ["logs.tls-bad-certificate", "logs.rbac-forbidden", "logs.serverca-auth"] {
         let f = sig(&j, id);
         assert_eq!(f["status"], "pass", "{f:#}");
         assert_eq!(f["data"]["count"], 0, "{f:#}");
@@ -122,11 +102,7 @@ fn istiod_logs_scenario_finds_every_signature_with_its_fields() {
     let src = &check(&j, "mesh-east", "logs.sources", "istiod")["data"]["sources"][0];
     assert_eq!(src["lines"], 21, "{src}");
     // The `: EOF` handshake error is context, never the signature.
-    assert_eq!(
-        tally(&src["other_handshake_errors"]),
-        vec![("EOF".to_owned(), 1)],
-        "{src}"
-    );
+    assert_eq!(tally(&src["other_handshake_errors"]), vec![("EOF".to_owned(), 1)], "{src}");
 
     let tls = sig(&j, "logs.tls-bad-certificate");
     assert_eq!(tls["status"], "warn", "{tls:#}");
@@ -136,10 +112,7 @@ fn istiod_logs_scenario_finds_every_signature_with_its_fields() {
     assert_eq!(d["runbook_regex_would_match"], 3);
     assert_eq!(tally(&d["peers"]), vec![("10.0.0.1".to_owned(), 3)]);
     assert_eq!(tally(&d["kinds"]), vec![("bad certificate".to_owned(), 3)]);
-    assert_eq!(
-        tally(&d["levels"]),
-        vec![("info".to_owned(), 2), ("error".to_owned(), 1)]
-    );
+    assert_eq!(tally(&d["levels"]), vec![("info".to_owned(), 2), ("error".to_owned(), 1)]);
     // The caBundle follow-up ran against the real injector config, and found it good.
     let ev = strings(&tls["evidence"]);
     assert!(
@@ -149,9 +122,8 @@ fn istiod_logs_scenario_finds_every_signature_with_its_fields() {
     );
     let rem = strings(&tls["remediation"]);
     assert!(
-        rem.iter().any(|s| s.ends_with(
-            "kubectl rollout restart --context=mesh-east deployment/istiod -n istio-system"
-        )),
+        rem.iter()
+            .any(|s| s.ends_with("kubectl rollout restart --context=mesh-east deployment/istiod -n istio-system")),
         "{rem:#?}"
     );
 
@@ -167,20 +139,11 @@ fn istiod_logs_scenario_finds_every_signature_with_its_fields() {
     assert_eq!(d["runbook_regex_would_match"], 3);
     assert_eq!(
         tally(&d["peers"]),
-        vec![
-            (ISTIOD_SA.to_owned(), 4),
-            (
-                "system:serviceaccount:istio-system:istiod-service-account".to_owned(),
-                1
-            )
-        ]
+        vec![(ISTIOD_SA.to_owned(), 4), ("system:serviceaccount:istio-system:istiod-service-account".to_owned(), 1)]
     );
     let forbidden = d["forbidden"].as_array().unwrap();
     assert_eq!(forbidden.len(), 5, "{forbidden:#?}");
-    let secrets = forbidden
-        .iter()
-        .find(|f| f["resource"] == "secrets")
-        .expect("secrets");
+    let secrets = forbidden.iter().find(|f| f["resource"] == "secrets").expect("secrets");
     assert_eq!(secrets["namespace"], "istio-system");
     assert_eq!(secrets["api_group"], "");
     assert_eq!(secrets["watched_type"], "*v1.Secret");
@@ -218,20 +181,8 @@ fn istiod_logs_scenario_finds_every_signature_with_its_fields() {
     kinds.sort();
     // `[invalid bearer token, REASON]` is the REASON, not a signature failure; `issued by a different
     // provider` is the issuer.
-    assert_eq!(
-        kinds,
-        vec![
-            "token audience",
-            "token expired",
-            "token issuer",
-            "token not authenticated"
-        ],
-        "{d:#}"
-    );
-    assert_eq!(
-        d["authenticator_errors"]["ClientCertAuthenticator"],
-        "no client certificate is presented"
-    );
+    assert_eq!(kinds, vec!["token audience", "token expired", "token issuer", "token not authenticated"], "{d:#}");
+    assert_eq!(d["authenticator_errors"]["ClientCertAuthenticator"], "no client certificate is presented");
     assert!(
         d["authenticator_errors"]["KubeJWTAuthenticator"]
             .as_str()
@@ -256,16 +207,8 @@ fn rbac_missing_fails_with_the_sar_denial_and_names_the_binding() {
     // Run the remediation's own command, as a user would, then ask again: the chain is complete.
     let d = denied.json();
     let rbac = sig(&d, "logs.rbac-forbidden").clone();
-    let step = strings(&rbac["remediation"])
-        .into_iter()
-        .find(|s| s.contains("or recreate it: "))
-        .unwrap_or_default();
-    let create = step
-        .split("or recreate it: ")
-        .nth(1)
-        .and_then(|s| s.split(';').next())
-        .unwrap_or_default()
-        .to_owned();
+    let step = strings(&rbac["remediation"]).into_iter().find(|s| s.contains("or recreate it: ")).unwrap_or_default();
+    let create = step.split("or recreate it: ").nth(1).and_then(|s| s.split(';').next()).unwrap_or_default().to_owned();
     let words: Vec<&str> = create.split_whitespace().skip(1).collect();
     let created = kubectl(&words);
     let allowed = scan(&["--context", "mesh-east", "-o", "json"]);
@@ -289,10 +232,7 @@ fn rbac_missing_fails_with_the_sar_denial_and_names_the_binding() {
     for c in chains {
         assert_eq!(c["deployment_user"], ISTIOD_SA);
         assert_eq!(c["granting_bindings"], serde_json::json!([]));
-        assert_eq!(
-            c["missing"],
-            "ClusterRoleBinding istiod-clusterrole-istio-system"
-        );
+        assert_eq!(c["missing"], "ClusterRoleBinding istiod-clusterrole-istio-system");
         // The real API server's answer: RBAC has no opinion, so no reason is given.
         assert_eq!(c["subject_access"]["allowed"], false, "{c:#}");
         assert_eq!(c["subject_access"]["error"], Value::Null, "{c:#}");
@@ -353,40 +293,21 @@ fn tail_and_since_bound_what_is_read() {
     let t = tail.json();
     let sources = check(&t, "mesh-east", "logs.sources", "istiod");
     assert_eq!(sources["data"]["lines"], 5);
-    assert!(
-        sources["commands"][0]
-            .as_str()
-            .unwrap()
-            .ends_with(" -c discovery --tail=5"),
-        "{sources:#}"
-    );
+    assert!(sources["commands"][0].as_str().unwrap().ends_with(" -c discovery --tail=5"), "{sources:#}");
     assert_eq!(sig(&t, "logs.tls-bad-certificate")["data"]["count"], 0);
     assert_eq!(sig(&t, "logs.rbac-forbidden")["data"]["count"], 0);
     assert_eq!(sig(&t, "logs.serverca-auth")["data"]["count"], 3);
 
     let h = hour.json();
-    assert_eq!(
-        check(&h, "mesh-east", "logs.sources", "istiod")["data"]["lines"],
-        21
-    );
+    assert_eq!(check(&h, "mesh-east", "logs.sources", "istiod")["data"]["lines"], 21);
     assert_eq!(sig(&h, "logs.serverca-auth")["data"]["count"], 4);
 
     assert_eq!(recent.code, 0, "{recent:?}");
     let r = recent.json();
     let sources = check(&r, "mesh-east", "logs.sources", "istiod");
     assert_eq!(sources["data"]["lines"], 0, "{sources:#}");
-    assert!(
-        sources["commands"][0]
-            .as_str()
-            .unwrap()
-            .ends_with(" -c discovery --since=3s"),
-        "{sources:#}"
-    );
-    for id in [
-        "logs.tls-bad-certificate",
-        "logs.rbac-forbidden",
-        "logs.serverca-auth",
-    ] {
+    assert!(sources["commands"][0].as_str().unwrap().ends_with(" -c discovery --since=3s"), "{sources:#}");
+    for id in ["logs.tls-bad-certificate", "logs.rbac-forbidden", "logs.serverca-auth"] {
         assert_eq!(sig(&r, id)["status"], "pass", "{id}");
     }
 }
@@ -397,15 +318,7 @@ fn stdin_from_a_real_kubectl_logs_gives_the_live_counts() {
     let _g = exclusive();
     signatures_scenario();
     let live = scan(&["--context", "mesh-east", "--no-follow-up", "-o", "json"]);
-    let logs = kubectl(&[
-        "logs",
-        "--context=mesh-east",
-        "-n",
-        "istio-system",
-        "deploy/istiod",
-        "-c",
-        "discovery",
-    ]);
+    let logs = kubectl(&["logs", "--context=mesh-east", "-n", "istio-system", "deploy/istiod", "-c", "discovery"]);
     scenario("baseline", "mesh-east");
     assert_eq!(logs.code, 0, "{logs:?}");
     let mut child = Command::new("kubectl")
@@ -417,12 +330,7 @@ fn stdin_from_a_real_kubectl_logs_gives_the_live_counts() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("kubectl starts");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(logs.stdout.as_bytes())
-        .expect("write stdin");
+    child.stdin.take().expect("stdin").write_all(logs.stdout.as_bytes()).expect("write stdin");
     let out = child.wait_with_output().expect("scan ends");
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let offline: Value = serde_json::from_slice(&out.stdout).expect("json");
@@ -434,15 +342,8 @@ fn stdin_from_a_real_kubectl_logs_gives_the_live_counts() {
             .unwrap_or_else(|| panic!("no {id}"))
     };
     assert_eq!(find(&offline, "logs.sources")["target"], "-");
-    assert_eq!(
-        find(&offline, "logs.sources")["data"]["lines"],
-        find(&live, "logs.sources")["data"]["lines"]
-    );
-    for id in [
-        "logs.tls-bad-certificate",
-        "logs.rbac-forbidden",
-        "logs.serverca-auth",
-    ] {
+    assert_eq!(find(&offline, "logs.sources")["data"]["lines"], find(&live, "logs.sources")["data"]["lines"]);
+    for id in ["logs.tls-bad-certificate", "logs.rbac-forbidden", "logs.serverca-auth"] {
         let (o, l) = (find(&offline, id), find(&live, id));
         for key in [
             "count",
@@ -459,10 +360,7 @@ fn stdin_from_a_real_kubectl_logs_gives_the_live_counts() {
         }
         assert_eq!(o["status"], l["status"], "{id}");
     }
-    assert_eq!(
-        find(&offline, "logs.tls-bad-certificate")["data"]["count"],
-        3
-    );
+    assert_eq!(find(&offline, "logs.tls-bad-certificate")["data"]["count"], 3);
 }
 
 #[test]
@@ -475,21 +373,9 @@ fn print_commands_runs_nothing_and_the_printed_commands_run() {
     let dir = std::env::temp_dir().join(format!("asm-e2e-logs-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let dead = dir.join("kubeconfig");
-    std::fs::write(
-        &dead,
-        real.replace("https://127.0.0.1:16443", "https://127.0.0.1:9"),
-    )
-    .expect("write kubeconfig");
+    std::fs::write(&dead, real.replace("https://127.0.0.1:16443", "https://127.0.0.1:9")).expect("write kubeconfig");
     let out = Command::new("kubectl")
-        .args([
-            "asm-logs",
-            "scan",
-            "--context",
-            "mesh-east",
-            "--tail",
-            "50",
-            "--print-commands",
-        ])
+        .args(["asm-logs", "scan", "--context", "mesh-east", "--tail", "50", "--print-commands"])
         .env("PATH", asm_e2e::path())
         .env("KUBECONFIG", &dead)
         .env("NO_COLOR", "1")
@@ -527,18 +413,10 @@ fn print_commands_runs_nothing_and_the_printed_commands_run() {
         .expect("sh runs");
     scenario("baseline", "mesh-east");
     assert!(ran.status.success(), "{ran:?}");
-    let claimed: u64 = [
-        "logs.tls-bad-certificate",
-        "logs.rbac-forbidden",
-        "logs.serverca-auth",
-    ]
-    .iter()
-    .map(|id| {
-        sig(&live, id)["data"]["runbook_regex_would_match"]
-            .as_u64()
-            .unwrap_or(0)
-    })
-    .sum();
+    let claimed: u64 = ["logs.tls-bad-certificate", "logs.rbac-forbidden", "logs.serverca-auth"]
+        .iter()
+        .map(|id| sig(&live, id)["data"]["runbook_regex_would_match"].as_u64().unwrap_or(0))
+        .sum();
     assert_eq!(claimed, 8);
     assert_eq!(
         String::from_utf8_lossy(&ran.stdout).lines().count() as u64,
@@ -564,25 +442,13 @@ fn two_contexts_are_scanned_and_each_finding_names_its_own() {
         let s = check(&j, ctx, "logs.sources", "istiod");
         assert_eq!(s["status"], "pass");
         assert!(
-            s["commands"][0]
-                .as_str()
-                .unwrap()
-                .starts_with(&format!("kubectl logs --context={ctx} istiod-")),
+            s["commands"][0].as_str().unwrap().starts_with(&format!("kubectl logs --context={ctx} istiod-")),
             "{s:#}"
         );
     }
-    assert_eq!(
-        check(&j, "mesh-east", "logs.tls-bad-certificate", "istiod")["data"]["count"],
-        3
-    );
-    assert_eq!(
-        check(&j, "mesh-west", "logs.tls-bad-certificate", "istiod")["data"]["count"],
-        0
-    );
-    assert_eq!(
-        check(&j, "mesh-west", "logs.sources", "istiod")["data"]["lines"],
-        24
-    );
+    assert_eq!(check(&j, "mesh-east", "logs.tls-bad-certificate", "istiod")["data"]["count"], 3);
+    assert_eq!(check(&j, "mesh-west", "logs.tls-bad-certificate", "istiod")["data"]["count"], 0);
+    assert_eq!(check(&j, "mesh-west", "logs.sources", "istiod")["data"]["lines"], 24);
 }
 
 #[test]
@@ -595,53 +461,25 @@ fn a_viewer_gets_error_findings_naming_what_to_grant() {
     signatures_scenario();
     let r = scan(&["--context", "mesh-east-viewer", "-o", "json"]);
     let table = scan(&["--context", "mesh-east-viewer"]);
-    let skipped = scan(&[
-        "--context",
-        "mesh-east-viewer",
-        "--no-follow-up",
-        "-o",
-        "json",
-    ]);
+    let skipped = scan(&["--context", "mesh-east-viewer", "--no-follow-up", "-o", "json"]);
     scenario("baseline", "mesh-east");
 
     assert_eq!(clean.code, 0, "{clean:?}");
     // The follow-ups the viewer may not run are errors (exit 2), but the log itself was read and judged.
     assert_eq!(r.code, 2, "{r:?}");
     let j = r.json();
-    assert_eq!(
-        check(&j, "mesh-east-viewer", "logs.sources", "istiod")["status"],
-        "pass"
-    );
-    assert_eq!(
-        check(&j, "mesh-east-viewer", "logs.rbac-forbidden", "istiod")["data"]["count"],
-        5
-    );
-    let ca = check(
-        &j,
-        "mesh-east-viewer",
-        "logs.tls-bad-certificate",
-        "follow-up: injector caBundle check",
-    );
+    assert_eq!(check(&j, "mesh-east-viewer", "logs.sources", "istiod")["status"], "pass");
+    assert_eq!(check(&j, "mesh-east-viewer", "logs.rbac-forbidden", "istiod")["data"]["count"], 5);
+    let ca = check(&j, "mesh-east-viewer", "logs.tls-bad-certificate", "follow-up: injector caBundle check");
     assert_eq!(ca["status"], "error");
-    assert!(
-        ca["summary"]
-            .as_str()
-            .unwrap()
-            .contains("forbidden: cannot list mutatingwebhookconfigurations"),
-        "{ca:#}"
-    );
+    assert!(ca["summary"].as_str().unwrap().contains("forbidden: cannot list mutatingwebhookconfigurations"), "{ca:#}");
     assert!(
         strings(&ca["remediation"])[0].starts_with(
             "Grant the user of context mesh-east-viewer list mutatingwebhookconfigurations.admissionregistration.k8s.io"
         ),
         "{ca:#}"
     );
-    let chain = check(
-        &j,
-        "mesh-east-viewer",
-        "logs.rbac-forbidden",
-        "follow-up: RBAC chain",
-    );
+    let chain = check(&j, "mesh-east-viewer", "logs.rbac-forbidden", "follow-up: RBAC chain");
     assert_eq!(chain["status"], "error");
     assert!(
         strings(&chain["remediation"])[0].starts_with(
@@ -661,11 +499,7 @@ fn a_viewer_gets_error_findings_naming_what_to_grant() {
     insta::assert_snapshot!(table.snapshot());
 
     assert_eq!(skipped.code, 0, "{skipped:?}");
-    assert!(
-        !skipped.statuses().iter().any(|(s, _)| s == "error"),
-        "{:?}",
-        skipped.statuses()
-    );
+    assert!(!skipped.statuses().iter().any(|(s, _)| s == "error"), "{:?}", skipped.statuses());
 }
 
 #[test]
@@ -673,14 +507,7 @@ fn a_viewer_gets_error_findings_naming_what_to_grant() {
 fn no_istiod_is_a_managed_control_plane_only_when_the_mesh_says_so() {
     let _g = exclusive();
     let ns = "asm-logs-e2e-managed";
-    let _ = kubectl(&[
-        "delete",
-        "namespace",
-        ns,
-        "--context=mesh-east",
-        "--ignore-not-found",
-        "--wait=true",
-    ]);
+    let _ = kubectl(&["delete", "namespace", ns, "--context=mesh-east", "--ignore-not-found", "--wait=true"]);
     let made = kubectl(&["create", "namespace", ns, "--context=mesh-east"]);
     let cm = kubectl(&[
         "create",
@@ -691,29 +518,9 @@ fn no_istiod_is_a_managed_control_plane_only_when_the_mesh_says_so() {
         "--from-literal=ASM_OPTS=CNI=on",
         "--context=mesh-east",
     ]);
-    let managed = scan(&[
-        "--context",
-        "mesh-east",
-        "--istio-namespace",
-        ns,
-        "-o",
-        "json",
-    ]);
-    let none = scan(&[
-        "--context",
-        "mesh-east",
-        "--istio-namespace",
-        "sample",
-        "-o",
-        "json",
-    ]);
-    let _ = kubectl(&[
-        "delete",
-        "namespace",
-        ns,
-        "--context=mesh-east",
-        "--wait=false",
-    ]);
+    let managed = scan(&["--context", "mesh-east", "--istio-namespace", ns, "-o", "json"]);
+    let none = scan(&["--context", "mesh-east", "--istio-namespace", "sample", "-o", "json"]);
+    let _ = kubectl(&["delete", "namespace", ns, "--context=mesh-east", "--wait=false"]);
     assert_eq!(made.code, 0, "{made:?}");
     assert_eq!(cm.code, 0, "{cm:?}");
 
@@ -724,10 +531,7 @@ fn no_istiod_is_a_managed_control_plane_only_when_the_mesh_says_so() {
     assert_eq!(f["id"], "logs.sources");
     assert_eq!(f["status"], "skip", "{f:#}");
     assert_eq!(f["target"], format!("{ns} (no istiod pods)"));
-    assert_eq!(
-        strings(&f["evidence"]),
-        vec![format!("ConfigMap {ns}/asm-options present")]
-    );
+    assert_eq!(strings(&f["evidence"]), vec![format!("ConfigMap {ns}/asm-options present")]);
     let rem = strings(&f["remediation"]);
     assert!(
         rem[0].contains("gcloud logging read 'resource.type=\"istio_control_plane\"")
@@ -739,8 +543,5 @@ fn no_istiod_is_a_managed_control_plane_only_when_the_mesh_says_so() {
     assert_eq!(none.code, 2, "{none:?}");
     let f = &none.json()["checks"][0];
     assert_eq!(f["status"], "error");
-    assert_eq!(
-        f["summary"],
-        "no pods labelled app=istiod in namespace sample"
-    );
+    assert_eq!(f["summary"], "no pods labelled app=istiod in namespace sample");
 }

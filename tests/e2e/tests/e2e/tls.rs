@@ -9,22 +9,11 @@ fn kubectl_finds_the_plugin_without_warnings() {
     let _g = exclusive();
     let r = kubectl(&["plugin", "list"]);
     assert!(r.stdout.contains("kubectl-asm_tls"), "{}", r.stdout);
-    let ours: Vec<_> = r
-        .stderr
-        .lines()
-        .filter(|l| l.contains("kubectl-asm"))
-        .collect();
-    assert!(
-        ours.is_empty(),
-        "kubectl plugin list warned about our plugins: {ours:?}"
-    );
+    let ours: Vec<_> = r.stderr.lines().filter(|l| l.contains("kubectl-asm")).collect();
+    assert!(ours.is_empty(), "kubectl plugin list warned about our plugins: {ours:?}");
     let help = kubectl(&["asm-tls", "verify", "--help"]);
     assert_eq!(help.code, 0);
-    assert!(
-        help.stdout.contains("Usage: kubectl asm-tls verify"),
-        "{}",
-        help.stdout
-    );
+    assert!(help.stdout.contains("Usage: kubectl asm-tls verify"), "{}", help.stdout);
 }
 
 #[test]
@@ -50,18 +39,13 @@ fn strict_service_refuses_plain_text() {
     assert_eq!(check["context"], "mesh-east");
     assert_eq!(check["data"]["verdict"]["outcome"], "rejected");
     assert!(
-        check["data"]["verdict"]["curl"]["code"] == 56
-            || check["data"]["verdict"]["curl"]["code"] == 52,
+        check["data"]["verdict"]["curl"]["code"] == 56 || check["data"]["verdict"]["curl"]["code"] == 52,
         "{check}"
     );
-    assert_eq!(
-        check["data"]["peerAuthentication"]["effective"]["mode"],
-        "STRICT"
-    );
+    assert_eq!(check["data"]["peerAuthentication"]["effective"]["mode"], "STRICT");
     let cmd = check["commands"][0].as_str().unwrap();
     assert!(
-        cmd.starts_with("kubectl exec --context=mesh-east sleep-")
-            && cmd.contains(" -n legacy -c sleep -- curl "),
+        cmd.starts_with("kubectl exec --context=mesh-east sleep-") && cmd.contains(" -n legacy -c sleep -- curl "),
         "{cmd}"
     );
 }
@@ -89,22 +73,10 @@ fn permissive_service_answering_plain_text_fails_with_the_fix() {
 fn inconclusive_probes_exit_2_with_a_hint() {
     let _g = exclusive();
     for (to, from, words) in [
-        (
-            "nolistener.sample:8000",
-            "sleep.legacy",
-            "Failed to connect",
-        ),
+        ("nolistener.sample:8000", "sleep.legacy", "Failed to connect"),
         ("blackhole.sample:8000", "sleep.legacy", "timed out"),
-        (
-            "nosuch.sample:8000",
-            "sleep.legacy",
-            "Could not resolve host",
-        ),
-        (
-            "httpbin.sample:8000",
-            "notools.legacy",
-            "executable file not found",
-        ),
+        ("nosuch.sample:8000", "sleep.legacy", "Could not resolve host"),
+        ("httpbin.sample:8000", "notools.legacy", "executable file not found"),
     ] {
         let r = kubectl(&[
             "asm-tls",
@@ -124,13 +96,7 @@ fn inconclusive_probes_exit_2_with_a_hint() {
         let (status, summary) = &r.statuses()[0];
         assert_eq!(status, "error", "{to}");
         assert!(summary.contains(words), "{to}: {summary}");
-        assert!(
-            !r.json()["checks"][0]["remediation"]
-                .as_array()
-                .unwrap()
-                .is_empty(),
-            "{to}: no hint"
-        );
+        assert!(!r.json()["checks"][0]["remediation"].as_array().unwrap().is_empty(), "{to}: no hint");
     }
 }
 
@@ -141,49 +107,26 @@ fn exec_problems_are_named() {
     let cases: [(&[&str], &str); 5] = [
         // Impersonation reaches the API server: a user with no grants may not even read the pod.
         (
-            &[
-                "--context",
-                "mesh-east",
-                "--as",
-                "jane",
-                "--from",
-                "sleep.legacy",
-            ],
+            &["--context", "mesh-east", "--as", "jane", "--from", "sleep.legacy"],
             "forbidden: cannot get pods in namespace legacy",
         ),
         (
             &["--context", "mesh-east-viewer", "--from", "sleep.legacy"],
             "forbidden: cannot create pods/exec in namespace legacy",
         ),
+        (&["--context", "mesh-east", "--from", "nosuchpod.legacy"], "pod \"nosuchpod\" not found in namespace legacy"),
         (
-            &["--context", "mesh-east", "--from", "nosuchpod.legacy"],
-            "pod \"nosuchpod\" not found in namespace legacy",
-        ),
-        (
-            &[
-                "--context",
-                "mesh-east",
-                "--from",
-                "sleep.legacy",
-                "-c",
-                "nope",
-            ],
+            &["--context", "mesh-east", "--from", "sleep.legacy", "-c", "nope"],
             "has no container \"nope\" (containers: sleep)",
         ),
-        (
-            &["--context", "nosuch", "--from", "sleep.legacy"],
-            "context \"nosuch\" is not in the kubeconfig",
-        ),
+        (&["--context", "nosuch", "--from", "sleep.legacy"], "context \"nosuch\" is not in the kubeconfig"),
     ];
     for (args, words) in cases {
         let mut all = vec!["asm-tls", "verify", "--to", "httpbin.sample:8000"];
         all.extend_from_slice(args);
         let r = kubectl(&all);
         assert_eq!(r.code, 2, "{args:?}: {r:?}");
-        assert!(
-            r.stdout.contains(words) || r.stderr.contains(words),
-            "{args:?}: {r:?}"
-        );
+        assert!(r.stdout.contains(words) || r.stderr.contains(words), "{args:?}: {r:?}");
     }
 }
 
@@ -204,11 +147,7 @@ fn several_contexts_at_once_each_say_whose_result_it_is() {
         "yaml",
     ]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(
-        r.stdout.contains("context: mesh-east") && r.stdout.contains("context: mesh-west"),
-        "{}",
-        r.stdout
-    );
+    assert!(r.stdout.contains("context: mesh-east") && r.stdout.contains("context: mesh-west"), "{}", r.stdout);
     assert_eq!(r.stdout.matches("status: pass").count(), 2, "{}", r.stdout);
 }
 
@@ -230,13 +169,13 @@ fn print_commands_runs_nothing() {
         "--print-commands",
     ]);
     assert_eq!(r.code, 0, "{r:?}");
-    let exec_line = r
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("kubectl exec "))
-        .expect("an exec line")
-        .to_owned();
-    assert!(exec_line.ends_with("-n legacy -c sleep -- curl -sS -o /dev/null -w '%{http_code}' --max-time 5 http://httpbin.sample:8000/"), "{exec_line}");
+    let exec_line = r.stdout.lines().find(|l| l.starts_with("kubectl exec ")).expect("an exec line").to_owned();
+    assert!(
+        exec_line.ends_with(
+            "-n legacy -c sleep -- curl -sS -o /dev/null -w '%{http_code}' --max-time 5 http://httpbin.sample:8000/"
+        ),
+        "{exec_line}"
+    );
     // What is printed runs as is, and gives the runbook's answer by hand.
     let by_hand = std::process::Command::new("bash")
         .args(["-c", &exec_line])
@@ -245,17 +184,12 @@ fn print_commands_runs_nothing() {
         .output()
         .expect("bash runs");
     let stderr = String::from_utf8_lossy(&by_hand.stderr);
-    assert!(
-        stderr.contains("curl: (56)") || stderr.contains("curl: (52)"),
-        "{exec_line}: {stderr}"
-    );
+    assert!(stderr.contains("curl: (56)") || stderr.contains("curl: (52)"), "{exec_line}: {stderr}");
     // A context that does not answer is fine: nothing is contacted.
     let r = kubectl(&["asm-tls", "webhook", "--all-contexts", "--print-commands"]);
     assert_eq!(r.code, 0);
     assert!(
-        r.stdout.contains(
-            "kubectl get --context=mesh-west mutatingwebhookconfiguration istio-sidecar-injector"
-        ),
+        r.stdout.contains("kubectl get --context=mesh-west mutatingwebhookconfiguration istio-sidecar-injector"),
         "{}",
         r.stdout
     );
@@ -267,11 +201,7 @@ fn webhook_cabundle_faults_are_caught_and_baseline_passes() {
     let _g = exclusive();
     let r = kubectl(&["asm-tls", "webhook", "--context", "mesh-east", "-o", "json"]);
     assert_eq!(r.code, 0, "{r:?}");
-    assert!(
-        r.statuses().iter().all(|(s, _)| s == "pass"),
-        "{:?}",
-        r.statuses()
-    );
+    assert!(r.statuses().iter().all(|(s, _)| s == "pass"), "{:?}", r.statuses());
     let evidence = r.json()["checks"][0]["evidence"].to_string();
     assert!(
         evidence.contains("istiod's serving certificate from pod istio-system/istiod-"),
@@ -279,10 +209,7 @@ fn webhook_cabundle_faults_are_caught_and_baseline_passes() {
     );
     for (name, words) in [
         ("webhook-empty-cabundle", "caBundle is empty"),
-        (
-            "webhook-wrong-cabundle",
-            "does not contain the CA that signs istiod's serving certificate",
-        ),
+        ("webhook-wrong-cabundle", "does not contain the CA that signs istiod's serving certificate"),
         ("webhook-expired-cabundle", "expired"),
         ("webhook-garbage-cabundle", "no PEM certificate block"),
     ] {
@@ -294,14 +221,9 @@ fn webhook_cabundle_faults_are_caught_and_baseline_passes() {
             assert_eq!(status, "fail", "{name}");
             assert!(summary.contains(words), "{name}: {summary}");
         }
-        let remediation = r.json()["checks"][0]["remediation"][0]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let remediation = r.json()["checks"][0]["remediation"][0].as_str().unwrap().to_owned();
         assert!(
-            remediation.contains(
-                "kubectl rollout restart --context=mesh-east deployment/istiod -n istio-system"
-            ),
+            remediation.contains("kubectl rollout restart --context=mesh-east deployment/istiod -n istio-system"),
             "{remediation}"
         );
     }
@@ -325,16 +247,7 @@ fn webhook_fix_restarts_istiod_only_when_confirmed() {
         "-o",
         "jsonpath={.spec.template.metadata.annotations}",
     ]);
-    let fixed = kubectl(&[
-        "asm-tls",
-        "webhook",
-        "--context",
-        "mesh-east",
-        "--fix",
-        "--yes",
-        "-o",
-        "json",
-    ]);
+    let fixed = kubectl(&["asm-tls", "webhook", "--context", "mesh-east", "--fix", "--yes", "-o", "json"]);
     let after = kubectl(&[
         "get",
         "deployment",
@@ -353,16 +266,9 @@ fn webhook_fix_restarts_istiod_only_when_confirmed() {
     });
     assert!(healthy, "istiod did not come back after the restart");
     assert_eq!(refused.code, 2, "{refused:?}");
-    assert!(
-        refused.stderr.contains("pass --yes to confirm"),
-        "{}",
-        refused.stderr
-    );
+    assert!(refused.stderr.contains("pass --yes to confirm"), "{}", refused.stderr);
     assert!(!before.stdout.contains("restartedAt") || before.stdout != after.stdout);
-    assert!(
-        after.stdout.contains("kubectl.kubernetes.io/restartedAt"),
-        "{after:?}"
-    );
+    assert!(after.stdout.contains("kubectl.kubernetes.io/restartedAt"), "{after:?}");
     let restart = fixed.json()["checks"]
         .as_array()
         .unwrap()
@@ -371,10 +277,7 @@ fn webhook_fix_restarts_istiod_only_when_confirmed() {
         .cloned()
         .expect("a restart finding");
     assert_eq!(restart["status"], "pass", "{restart}");
-    assert_eq!(
-        fixed.code, 1,
-        "the caBundle findings still fail until istiod re-patches it"
-    );
+    assert_eq!(fixed.code, 1, "the caBundle findings still fail until istiod re-patches it");
 }
 
 #[test]
@@ -396,10 +299,7 @@ fn modes_per_workload() {
         "json",
     ]);
     assert_eq!(r.code, 1, "{r:?}");
-    assert_eq!(
-        r.statuses()[0],
-        ("fail".to_owned(), "PERMISSIVE".to_owned())
-    );
+    assert_eq!(r.statuses()[0], ("fail".to_owned(), "PERMISSIVE".to_owned()));
 }
 
 #[test]
@@ -423,31 +323,19 @@ fn ctrl_c_stops_cleanly_with_130() {
     // on a loaded machine a fixed sleep could signal kubectl itself.
     let cmdline = format!("/proc/{}/cmdline", child.id());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !std::fs::read(&cmdline)
-        .map(|c| String::from_utf8_lossy(&c).contains("kubectl-asm_tls"))
-        .unwrap_or(false)
-    {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "kubectl never started the plugin"
-        );
+    while !std::fs::read(&cmdline).map(|c| String::from_utf8_lossy(&c).contains("kubectl-asm_tls")).unwrap_or(false) {
+        assert!(std::time::Instant::now() < deadline, "kubectl never started the plugin");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     std::thread::sleep(std::time::Duration::from_secs(1));
     let started = std::time::Instant::now();
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill runs");
+    let status =
+        std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill runs");
     assert!(status.success());
     let out = child.wait_with_output().expect("plugin exits");
     assert_eq!(out.status.code(), Some(130), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(5),
-        "took {:?} to stop",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?} to stop", started.elapsed());
 }
 
 #[test]
@@ -470,15 +358,7 @@ fn an_unreachable_cluster_does_not_hide_the_others() {
             "--server=https://127.0.0.1:9",
             "--insecure-skip-tls-verify=true",
         ],
-        vec![
-            "config",
-            "--kubeconfig",
-            kcs,
-            "set-context",
-            "gone",
-            "--cluster=gone",
-            "--user=mesh-east-admin",
-        ],
+        vec!["config", "--kubeconfig", kcs, "set-context", "gone", "--cluster=gone", "--user=mesh-east-admin"],
     ] {
         assert_eq!(kubectl(&args).code, 0);
     }
@@ -502,21 +382,10 @@ fn an_unreachable_cluster_does_not_hide_the_others() {
     assert_eq!(r.code, 2, "{r:?}");
     let checks = r.json()["checks"].as_array().unwrap().clone();
     assert_eq!(checks.len(), 2, "{checks:?}");
-    assert_eq!(
-        (checks[0]["context"].as_str(), checks[0]["status"].as_str()),
-        (Some("mesh-east"), Some("pass"))
-    );
-    assert_eq!(
-        (checks[1]["context"].as_str(), checks[1]["status"].as_str()),
-        (Some("gone"), Some("error"))
-    );
+    assert_eq!((checks[0]["context"].as_str(), checks[0]["status"].as_str()), (Some("mesh-east"), Some("pass")));
+    assert_eq!((checks[1]["context"].as_str(), checks[1]["status"].as_str()), (Some("gone"), Some("error")));
     let summary = checks[1]["summary"].as_str().unwrap();
     assert!(summary.contains("cannot reach the API server"), "{summary}");
     // The printed command carries the kubeconfig given, so it can be pasted as is.
-    assert!(
-        checks[0]["commands"][0]
-            .as_str()
-            .unwrap()
-            .contains(&format!("--kubeconfig={kcs}"))
-    );
+    assert!(checks[0]["commands"][0].as_str().unwrap().contains(&format!("--kubeconfig={kcs}")));
 }

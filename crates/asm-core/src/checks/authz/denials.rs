@@ -59,11 +59,7 @@ pub fn parse_policy_name(s: &str) -> Option<PolicyRule> {
     if namespace.is_empty() || name.is_empty() {
         return None;
     }
-    Some(PolicyRule {
-        namespace: namespace.to_owned(),
-        name: name.to_owned(),
-        rule,
-    })
+    Some(PolicyRule { namespace: namespace.to_owned(), name: name.to_owned(), rule })
 }
 
 /// Cloud Logging's `policy_name` (`NS.NAME`; a namespace has no dots) and `policy_rule`.
@@ -86,9 +82,7 @@ fn from_envoy_details(details: &str) -> Option<Cause> {
     }
     Some(match parse_policy_name(inner) {
         Some(policy) => Cause::PolicyDeny { policy },
-        None => Cause::OtherRbac {
-            policy: inner.to_owned(),
-        },
+        None => Cause::OtherRbac { policy: inner.to_owned() },
     })
 }
 
@@ -98,11 +92,7 @@ pub fn classify(r: &AccessRecord) -> Option<Cause> {
         && labels.response_details.as_deref() == Some("AuthzDenied")
     {
         return Some(
-            match labels
-                .policy_name
-                .as_deref()
-                .and_then(|n| parse_cloud_policy(n, labels.policy_rule.as_deref()))
-            {
+            match labels.policy_name.as_deref().and_then(|n| parse_cloud_policy(n, labels.policy_rule.as_deref())) {
                 Some(policy) => Cause::PolicyDeny { policy },
                 None => match &labels.policy_name {
                     Some(p) => Cause::OtherRbac { policy: p.clone() },
@@ -111,19 +101,14 @@ pub fn classify(r: &AccessRecord) -> Option<Cause> {
             },
         );
     }
-    for d in [&r.response_code_details, &r.connection_termination_details]
-        .into_iter()
-        .flatten()
-    {
+    for d in [&r.response_code_details, &r.connection_termination_details].into_iter().flatten() {
         if let Some(c) = from_envoy_details(d) {
             return Some(c);
         }
     }
     let details = r.response_code_details.as_deref().unwrap_or_default();
     if details.starts_with("ext_authz") {
-        return Some(Cause::Custom {
-            details: details.to_owned(),
-        });
+        return Some(Cause::Custom { details: details.to_owned() });
     }
     if r.response_code == Some(403) {
         // via_upstream: the answer came from the application, not from a filter in the proxy.
@@ -198,9 +183,7 @@ fn strip_port(addr: &str) -> &str {
         return rest.split(']').next().unwrap_or(rest);
     }
     match addr.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') && port.chars().all(|c| c.is_ascii_digit()) => {
-            host
-        }
+        Some((host, port)) if !host.contains(':') && port.chars().all(|c| c.is_ascii_digit()) => host,
         _ => addr,
     }
 }
@@ -236,11 +219,7 @@ impl Aggregate {
         g.sources.add(source_of(r).as_deref());
         g.methods.add(Some(r.method.as_deref().unwrap_or("(tcp)")));
         g.paths.add(r.path.as_deref().map(without_query));
-        g.destinations.add(
-            r.authority
-                .as_deref()
-                .or(r.downstream_local_address.as_deref()),
-        );
+        g.destinations.add(r.authority.as_deref().or(r.downstream_local_address.as_deref()));
         g.workloads.add(workload);
         if g.sample_request_id.is_none() {
             g.sample_request_id = r.request_id.clone();
@@ -250,17 +229,12 @@ impl Aggregate {
     pub fn malformed(&mut self, line_no: u64, reason: &str) {
         self.malformed += 1;
         if self.malformed_samples.len() < 3 {
-            self.malformed_samples
-                .push(format!("line {line_no}: {reason}"));
+            self.malformed_samples.push(format!("line {line_no}: {reason}"));
         }
     }
 
     pub fn denials(&self) -> u64 {
-        self.groups
-            .iter()
-            .filter(|(c, _)| **c != Cause::Application)
-            .map(|(_, g)| g.count)
-            .sum()
+        self.groups.iter().filter(|(c, _)| **c != Cause::Application).map(|(_, g)| g.count).sum()
     }
 }
 
@@ -296,31 +270,17 @@ pub fn resolve(policy: &PolicyRule, policies: &[Value]) -> Resolution {
         return Resolution::PolicyMissing;
     };
     let action = super::policies::action_of(p).to_owned();
-    let rules = p
-        .pointer("/spec/rules")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
+    let rules = p.pointer("/spec/rules").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
     match rules.get(policy.rule as usize) {
-        Some(rule) => Resolution::Found {
-            action,
-            rule: rule.clone(),
-        },
-        None => Resolution::RuleMissing {
-            action,
-            rules: rules.len(),
-        },
+        Some(rule) => Resolution::Found { action, rule: rule.clone() },
+        None => Resolution::RuleMissing { action, rules: rules.len() },
     }
 }
 
 /// A rule on one line for the table: flow-style, long rules cut.
 fn compact(rule: &Value) -> String {
     let s = rule.to_string();
-    if s.chars().count() > 160 {
-        format!("{}…", s.chars().take(160).collect::<String>())
-    } else {
-        s
-    }
+    if s.chars().count() > 160 { format!("{}…", s.chars().take(160).collect::<String>()) } else { s }
 }
 
 /// A rule as compact YAML, one line per YAML line, for evidence.
@@ -395,18 +355,11 @@ pub fn findings(agg: &Aggregate, cx: &ExplainContext) -> Vec<Finding> {
                 "accepted inputs: istio-proxy logs in Istio's default TEXT or JSON format, Cloud Logging JSON exports (array or one entry a line)",
             )
     } else if agg.denials() == 0 {
-        summary.status(
-            Status::Pass,
-            format!("no authorization policy denials in {}", cx.input),
-        )
+        summary.status(Status::Pass, format!("no authorization policy denials in {}", cx.input))
     } else {
         summary.status(
             Status::Warn,
-            format!(
-                "{} requests denied by authorization policies in {}",
-                agg.denials(),
-                cx.input
-            ),
+            format!("{} requests denied by authorization policies in {}", agg.denials(), cx.input),
         )
     };
     if agg.entries > 0 {
@@ -457,15 +410,10 @@ fn group_finding(cause: &Cause, g: &Group, cx: &ExplainContext) -> Finding {
         Cause::PolicyDeny { policy } => {
             let r = match &cx.policies {
                 Ok(list) => resolve(policy, list),
-                Err(reason) => Resolution::NotChecked {
-                    reason: reason.clone(),
-                },
+                Err(reason) => Resolution::NotChecked { reason: reason.clone() },
             };
             let mut f = Finding::new(CheckId::AuthzDenials, &cx.context, policy.to_string())
-                .status(
-                    Status::Warn,
-                    format!("{} requests denied by {policy}", g.count),
-                );
+                .status(Status::Warn, format!("{} requests denied by {policy}", g.count));
             f = match &r {
                 Resolution::Found { action, rule } => {
                     let mut f = f.evidence(format!("{policy} ({action}):"));
@@ -504,17 +452,9 @@ fn group_finding(cause: &Cause, g: &Group, cx: &ExplainContext) -> Finding {
             ))
         }
         Cause::NoAllowMatch => {
-            let mut f = Finding::new(
-                CheckId::AuthzDenials,
-                &cx.context,
-                "ALLOW policies, none matched",
-            )
-            .status(
+            let mut f = Finding::new(CheckId::AuthzDenials, &cx.context, "ALLOW policies, none matched").status(
                 Status::Warn,
-                format!(
-                    "{} requests denied because ALLOW policies apply and none of their rules matched",
-                    g.count
-                ),
+                format!("{} requests denied because ALLOW policies apply and none of their rules matched", g.count),
             );
             if cx.allow_policies.is_empty() {
                 f = f.evidence(match &cx.policies {
@@ -528,26 +468,15 @@ fn group_finding(cause: &Cause, g: &Group, cx: &ExplainContext) -> Finding {
                 } else {
                     ""
                 };
-                f = f.evidence(format!(
-                    "ALLOW {} ({} rules, {}){note}",
-                    a.policy, a.rules, a.applies
-                ));
+                f = f.evidence(format!("ALLOW {} ({} rules, {}){note}", a.policy, a.rules, a.applies));
             }
             f.remediation(
                 "add a rule to one of these ALLOW policies that matches the denied requests (source, method, path below); requests to a workload with any ALLOW policy must match one of its rules",
             )
         }
         Cause::Custom { details } => Finding::new(CheckId::AuthzDenials, &cx.context, "CUSTOM")
-            .status(
-                Status::Warn,
-                format!(
-                    "{} requests denied by a CUSTOM (ext_authz) provider ({details})",
-                    g.count
-                ),
-            )
-            .remediation(
-                "read the external authorizer's own logs: the mesh only forwards its decision",
-            ),
+            .status(Status::Warn, format!("{} requests denied by a CUSTOM (ext_authz) provider ({details})", g.count))
+            .remediation("read the external authorizer's own logs: the mesh only forwards its decision"),
         Cause::OtherRbac { policy } => Finding::new(CheckId::AuthzDenials, &cx.context, policy)
             .status(
                 Status::Warn,
@@ -556,22 +485,16 @@ fn group_finding(cause: &Cause, g: &Group, cx: &ExplainContext) -> Finding {
                     g.count
                 ),
             )
-            .remediation(
-                "look for an EnvoyFilter that adds its own RBAC filter: kubectl get envoyfilters -A",
-            ),
-        Cause::Application => Finding::new(
-            CheckId::AuthzDenials,
-            &cx.context,
-            "application 403",
-        )
-        .status(
-            Status::Pass,
-            format!(
-                "{} requests answered 403 by the application itself (via_upstream), not by a mesh policy",
-                g.count
-            ),
-        )
-        .remediation("these are the application's own decisions: read its logs, not the AuthorizationPolicies"),
+            .remediation("look for an EnvoyFilter that adds its own RBAC filter: kubectl get envoyfilters -A"),
+        Cause::Application => Finding::new(CheckId::AuthzDenials, &cx.context, "application 403")
+            .status(
+                Status::Pass,
+                format!(
+                    "{} requests answered 403 by the application itself (via_upstream), not by a mesh policy",
+                    g.count
+                ),
+            )
+            .remediation("these are the application's own decisions: read its logs, not the AuthorizationPolicies"),
     };
     // The first line is what the table shows: who, what and where in one line.
     let mut headline = format!("{} requests, {seen}", g.count);
@@ -579,11 +502,7 @@ fn group_finding(cause: &Cause, g: &Group, cx: &ExplainContext) -> Finding {
         if !t.counts.is_empty() {
             headline.push_str(&format!(
                 "; {}{}",
-                if what.is_empty() {
-                    String::new()
-                } else {
-                    format!("{what} ")
-                },
+                if what.is_empty() { String::new() } else { format!("{what} ") },
                 t.summary()
             ));
         }
@@ -655,13 +574,7 @@ mod tests {
     }
 
     fn rule(ns: &str, name: &str, rule: u32) -> Cause {
-        Cause::PolicyDeny {
-            policy: PolicyRule {
-                namespace: ns.into(),
-                name: name.into(),
-                rule,
-            },
-        }
+        Cause::PolicyDeny { policy: PolicyRule { namespace: ns.into(), name: name.into(), rule } }
     }
 
     fn counts(agg: &Aggregate) -> Vec<(String, u64)> {
@@ -681,11 +594,7 @@ mod tests {
     fn policy_names_in_every_spelling() {
         assert_eq!(
             parse_policy_name("ns[authz-ns]-policy[deny-method-delete]-rule[1]"),
-            Some(PolicyRule {
-                namespace: "authz-ns".into(),
-                name: "deny-method-delete".into(),
-                rule: 1
-            })
+            Some(PolicyRule { namespace: "authz-ns".into(), name: "deny-method-delete".into(), rule: 1 })
         );
         assert_eq!(
             parse_policy_name("istio-ext-authz-ns[a]-policy[b]-rule[0]").map(|p| p.to_string()),
@@ -698,10 +607,7 @@ mod tests {
             parse_cloud_policy("foo.deny-method-get", Some("0")).map(|p| p.to_string()),
             Some("foo/deny-method-get rule[0]".into())
         );
-        assert_eq!(
-            parse_cloud_policy("foo.a.b", Some("2")).unwrap().name,
-            "a.b"
-        );
+        assert_eq!(parse_cloud_policy("foo.a.b", Some("2")).unwrap().name, "a.b");
         assert_eq!(parse_cloud_policy("nodot", Some("0")), None);
         assert_eq!(parse_cloud_policy("a.b", Some("-1")), None);
     }
@@ -754,10 +660,7 @@ mod tests {
                 ("Application".into(), 1),
             ]
         );
-        assert_eq!(
-            counts(&cloud),
-            counts(&aggregate("cloud-logging-export.jsonl"))
-        );
+        assert_eq!(counts(&cloud), counts(&aggregate("cloud-logging-export.jsonl")));
     }
 
     #[test]
@@ -797,10 +700,7 @@ mod tests {
         let fs = findings(&agg, &cx);
         assert_eq!(fs[0].status, Status::Warn);
         assert!(fs[0].summary.starts_with("7 requests denied"));
-        let r0 = fs
-            .iter()
-            .find(|f| f.target == "authz-ns/deny-method-delete rule[0]")
-            .unwrap();
+        let r0 = fs.iter().find(|f| f.target == "authz-ns/deny-method-delete rule[0]").unwrap();
         assert_eq!(
             r0.evidence[0],
             format!(
@@ -813,18 +713,11 @@ mod tests {
             r0.summary,
             r#"3 requests denied by authz-ns/deny-method-delete rule[0]: {"to":[{"operation":{"methods":["DELETE"]}}]}"#
         );
-        assert!(
-            r0.evidence.iter().any(|e| e.contains("- DELETE")),
-            "{:?}",
-            r0.evidence
-        );
+        assert!(r0.evidence.iter().any(|e| e.contains("- DELETE")), "{:?}", r0.evidence);
         assert!(!r0.evidence.iter().any(|e| e.contains("/status/418")));
         assert_eq!(r0.data["resolution"]["state"], "found");
         assert_eq!(r0.data["policy_ref"], "authz-ns/deny-method-delete rule[0]");
-        let gone = fs
-            .iter()
-            .find(|f| f.target == "istio-system/deny-blocked-ip rule[0]")
-            .unwrap();
+        let gone = fs.iter().find(|f| f.target == "istio-system/deny-blocked-ip rule[0]").unwrap();
         assert_eq!(gone.data["resolution"]["state"], "policy-missing");
         assert!(gone.evidence.iter().any(|e| e.contains("no longer exists")));
         let app = fs.iter().find(|f| f.target == "application 403").unwrap();
@@ -837,34 +730,17 @@ mod tests {
             "deny-method-delete",
             json!({"action": "DENY", "rules": [{"to": [{"operation": {"methods": ["DELETE"]}}]}]}),
         )];
-        let cx = ExplainContext {
-            policies: Ok(shrunk),
-            ..cx
-        };
+        let cx = ExplainContext { policies: Ok(shrunk), ..cx };
         let fs = findings(&agg, &cx);
-        let r1 = fs
-            .iter()
-            .find(|f| f.target == "authz-ns/deny-method-delete rule[1]")
-            .unwrap();
+        let r1 = fs.iter().find(|f| f.target == "authz-ns/deny-method-delete rule[1]").unwrap();
         assert_eq!(r1.data["resolution"]["state"], "rule-missing");
-        assert!(
-            r1.evidence
-                .iter()
-                .any(|e| e.contains("has 1 rules: rule[1] no longer exists"))
-        );
+        assert!(r1.evidence.iter().any(|e| e.contains("has 1 rules: rule[1] no longer exists")));
     }
 
     #[test]
     fn nothing_read_is_an_error_and_clean_log_passes() {
-        let agg = Aggregate {
-            lines: 3,
-            ..Default::default()
-        };
-        let cx = ExplainContext {
-            input: "x.log".into(),
-            policies: Err("offline".into()),
-            ..Default::default()
-        };
+        let agg = Aggregate { lines: 3, ..Default::default() };
+        let cx = ExplainContext { input: "x.log".into(), policies: Err("offline".into()), ..Default::default() };
         assert_eq!(findings(&agg, &cx)[0].status, Status::Error);
         let mut clean = Aggregate::default();
         clean.add(
@@ -904,27 +780,16 @@ mod tests {
 
     #[test]
     fn source_spellings() {
-        let r = AccessRecord {
-            downstream_remote_address: Some("[fd00::1]:443".into()),
-            ..Default::default()
-        };
+        let r = AccessRecord { downstream_remote_address: Some("[fd00::1]:443".into()), ..Default::default() };
         assert_eq!(source_of(&r).as_deref(), Some("fd00::1"));
         let r = AccessRecord {
             downstream_remote_address: Some("10.0.0.1:5".into()),
             x_forwarded_for: Some("203.0.113.7".into()),
             ..Default::default()
         };
-        assert_eq!(
-            source_of(&r).as_deref(),
-            Some("10.0.0.1 (x-forwarded-for 203.0.113.7)")
-        );
-        let r = AccessRecord {
-            source_principal: Some("spiffe://cluster.local/ns/a/sa/b".into()),
-            ..Default::default()
-        };
-        assert_eq!(
-            source_of(&r).as_deref(),
-            Some("spiffe://cluster.local/ns/a/sa/b")
-        );
+        assert_eq!(source_of(&r).as_deref(), Some("10.0.0.1 (x-forwarded-for 203.0.113.7)"));
+        let r =
+            AccessRecord { source_principal: Some("spiffe://cluster.local/ns/a/sa/b".into()), ..Default::default() };
+        assert_eq!(source_of(&r).as_deref(), Some("spiffe://cluster.local/ns/a/sa/b"));
     }
 }

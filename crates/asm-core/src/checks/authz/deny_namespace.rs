@@ -49,11 +49,7 @@ pub enum Change {
 /// Tell the change apart by the object before and the server's answer: same resourceVersion means the
 /// apply was a no-op.
 pub fn change(before: Option<&Value>, after: &Value) -> Change {
-    let rv = |v: &Value| {
-        v.pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
+    let rv = |v: &Value| v.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_owned);
     match before {
         None => Change::Created,
         Some(b) if rv(b).is_some() && rv(b) == rv(after) => Change::Unchanged,
@@ -70,13 +66,7 @@ pub fn conflicting_spec(before: Option<&Value>) -> Option<Value> {
 }
 
 /// The finding after `--apply` (or its dry run).
-pub fn finding(
-    context: &str,
-    namespace: &str,
-    change: Change,
-    dry_run: bool,
-    commands: Vec<String>,
-) -> Finding {
+pub fn finding(context: &str, namespace: &str, change: Change, dry_run: bool, commands: Vec<String>) -> Finding {
     let name = policy_name(namespace);
     let what = match (change, dry_run) {
         (Change::Unchanged, _) => "unchanged",
@@ -86,17 +76,15 @@ pub fn finding(
         (Change::Configured, false) => "configured",
     };
     let mut f = Finding::new(CheckId::AuthzDenyNamespace, context, format!("{namespace}/{name}"))
-        .status(
-            Status::Pass,
-            format!("AuthorizationPolicy {namespace}/{name} {what}"),
+        .status(Status::Pass, format!("AuthorizationPolicy {namespace}/{name} {what}"))
+        .evidence(
+            "every request to workloads in the namespace is now denied unless another ALLOW policy allows it"
+                .to_owned(),
         )
-        .evidence("every request to workloads in the namespace is now denied unless another ALLOW policy allows it".to_owned())
         .remediation(format!(
             "verify: kubectl asm-authz verify --from SOURCE_POD --to SERVICE.{namespace} --expect deny"
         ))
-        .remediation(format!(
-            "undo: kubectl delete authorizationpolicy {name} -n {namespace} --context={context}"
-        ));
+        .remediation(format!("undo: kubectl delete authorizationpolicy {name} -n {namespace} --context={context}"));
     if dry_run {
         f.evidence[0] = "nothing changed: server-side dry run only".into();
     }

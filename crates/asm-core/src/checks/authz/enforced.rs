@@ -26,19 +26,9 @@ const ENVOY_UPSTREAM_FAILURE_BODIES: [&str; 4] = [
 
 /// The probe's argv, as run inside the source container.
 pub fn probe_argv(method: &str, url: &str, timeout_secs: u64) -> Vec<String> {
-    [
-        "curl",
-        "-sS",
-        "-w",
-        "\n%{http_code}",
-        "--max-time",
-        &timeout_secs.to_string(),
-        "-X",
-        method,
-        url,
-    ]
-    .map(String::from)
-    .into()
+    ["curl", "-sS", "-w", "\n%{http_code}", "--max-time", &timeout_secs.to_string(), "-X", method, url]
+        .map(String::from)
+        .into()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,16 +37,25 @@ pub enum AuthzOutcome {
     /// 403 with Envoy's RBAC body: an AuthorizationPolicy denied it.
     ProxyDenied,
     /// 403 with another body: the application said no, the mesh let it through.
-    ApplicationDenied { body: String },
+    ApplicationDenied {
+        body: String,
+    },
     /// Any other status: the request reached the application.
-    Allowed { http_code: u16 },
+    Allowed {
+        http_code: u16,
+    },
     /// 502/503/504 with one of Envoy's own local-reply bodies: the proxy could not reach (or lost) the
     /// upstream, so the request never got to the application nor to a verdict one can read. Through a
     /// client sidecar this is also how a TCP-level RBAC denial at the destination surfaces
     /// (`reset reason: connection termination`), so it proves neither enforcement nor its absence.
-    ProxyError { http_code: u16, body: String },
+    ProxyError {
+        http_code: u16,
+        body: String,
+    },
     /// No HTTP answer, the connection closed or reset: how a denial of non-HTTP (TCP) traffic looks.
-    ConnectionTerminated { curl: CurlError },
+    ConnectionTerminated {
+        curl: CurlError,
+    },
     Inconclusive {
         reason: Inconclusive,
         detail: String,
@@ -71,10 +70,7 @@ pub fn split_body(stdout: &str) -> (&str, Option<u16>) {
         None => ("", trimmed),
     };
     let code = code.trim();
-    let parsed = (code.len() == 3)
-        .then(|| code.parse::<u16>().ok())
-        .flatten()
-        .filter(|c| *c != 0);
+    let parsed = (code.len() == 3).then(|| code.parse::<u16>().ok()).flatten().filter(|c| *c != 0);
     (body, parsed)
 }
 
@@ -83,18 +79,9 @@ pub fn judge(out: &ExecOutput) -> AuthzOutcome {
     if let Some(code) = code {
         return match code {
             403 if body.trim() == RBAC_DENIED_BODY => AuthzOutcome::ProxyDenied,
-            403 => AuthzOutcome::ApplicationDenied {
-                body: body.chars().take(200).collect(),
-            },
-            502..=504
-                if ENVOY_UPSTREAM_FAILURE_BODIES
-                    .iter()
-                    .any(|b| body.trim_start().starts_with(b)) =>
-            {
-                AuthzOutcome::ProxyError {
-                    http_code: code,
-                    body: body.chars().take(200).collect(),
-                }
+            403 => AuthzOutcome::ApplicationDenied { body: body.chars().take(200).collect() },
+            502..=504 if ENVOY_UPSTREAM_FAILURE_BODIES.iter().any(|b| body.trim_start().starts_with(b)) => {
+                AuthzOutcome::ProxyError { http_code: code, body: body.chars().take(200).collect() }
             }
             c => AuthzOutcome::Allowed { http_code: c },
         };
@@ -103,9 +90,7 @@ pub fn judge(out: &ExecOutput) -> AuthzOutcome {
     match plaintext::judge(out) {
         PlaintextVerdict::Rejected { curl } => AuthzOutcome::ConnectionTerminated { curl },
         PlaintextVerdict::Answered { http_code } => AuthzOutcome::Allowed { http_code },
-        PlaintextVerdict::Inconclusive { reason, detail } => {
-            AuthzOutcome::Inconclusive { reason, detail }
-        }
+        PlaintextVerdict::Inconclusive { reason, detail } => AuthzOutcome::Inconclusive { reason, detail },
     }
 }
 
@@ -129,41 +114,43 @@ pub fn verdict(outcome: &AuthzOutcome, expect: Option<Expect>) -> (Status, Strin
                 body.split(['.', '\n']).next().unwrap_or_default().chars().take(100).collect::<String>()
             ),
         ),
-        (ProxyDenied, Some(Expect::Allow)) => (
-            Status::Fail,
-            "denied by the proxy (403 RBAC: access denied) but expected to be allowed".into(),
-        ),
-        (ProxyDenied, _) => (
-            Status::Pass,
-            "denied by the proxy (403 RBAC: access denied): authorization policies are enforced".into(),
-        ),
+        (ProxyDenied, Some(Expect::Allow)) => {
+            (Status::Fail, "denied by the proxy (403 RBAC: access denied) but expected to be allowed".into())
+        }
+        (ProxyDenied, _) => {
+            (Status::Pass, "denied by the proxy (403 RBAC: access denied): authorization policies are enforced".into())
+        }
         (ConnectionTerminated { curl }, Some(Expect::Allow)) => (
             Status::Fail,
             format!("connection terminated without an HTTP answer (curl {}) but expected to be allowed", curl.code),
         ),
         (ConnectionTerminated { curl }, _) => (
             Status::Pass,
-            format!("connection terminated without an HTTP answer (curl {}): how the proxy denies non-HTTP traffic", curl.code),
+            format!(
+                "connection terminated without an HTTP answer (curl {}): how the proxy denies non-HTTP traffic",
+                curl.code
+            ),
         ),
-        (ApplicationDenied { .. }, Some(Expect::Deny)) => (
-            Status::Fail,
-            "403 from the application, not the proxy: no authorization policy denied it".into(),
-        ),
+        (ApplicationDenied { .. }, Some(Expect::Deny)) => {
+            (Status::Fail, "403 from the application, not the proxy: no authorization policy denied it".into())
+        }
         (ApplicationDenied { .. }, _) => (
             Status::Warn,
-            "403 from the application itself (body is not \"RBAC: access denied\"): the mesh let the request through".into(),
+            "403 from the application itself (body is not \"RBAC: access denied\"): the mesh let the request through"
+                .into(),
         ),
         (Allowed { http_code }, Some(Expect::Deny)) => (
             Status::Fail,
-            format!("allowed (HTTP {http_code}) but expected to be denied: authorization policies are not enforced for this request"),
+            format!(
+                "allowed (HTTP {http_code}) but expected to be denied: authorization policies are not enforced for this request"
+            ),
         ),
         (Allowed { http_code }, Some(Expect::Allow)) => {
             (Status::Pass, format!("allowed (HTTP {http_code}) as expected"))
         }
-        (Allowed { http_code }, None) => (
-            Status::Warn,
-            format!("allowed (HTTP {http_code}); pass --expect deny if a policy should deny it"),
-        ),
+        (Allowed { http_code }, None) => {
+            (Status::Warn, format!("allowed (HTTP {http_code}); pass --expect deny if a policy should deny it"))
+        }
     }
 }
 
@@ -215,70 +202,39 @@ mod tests {
     /// A probe saved by tests/fixtures/authz/capture.sh, with the exit status as the runtime would report it.
     fn probe(name: &str) -> ExecOutput {
         let dir = format!("{}/../../tests/fixtures/authz", env!("CARGO_MANIFEST_DIR"));
-        let read = |ext: &str| {
-            std::fs::read_to_string(format!("{dir}/probe-{name}.{ext}")).unwrap_or_default()
-        };
+        let read = |ext: &str| std::fs::read_to_string(format!("{dir}/probe-{name}.{ext}")).unwrap_or_default();
         let code: i32 = read("exit").trim().parse().unwrap_or(-1);
         ExecOutput {
             stdout: read("stdout"),
             stderr: read("stderr"),
-            exit: if code == 0 {
-                ExitReport::Success
-            } else {
-                ExitReport::Code { code }
-            },
+            exit: if code == 0 { ExitReport::Success } else { ExitReport::Code { code } },
         }
     }
 
     #[test]
     fn real_probes_are_told_apart() {
         assert_eq!(judge(&probe("proxy-denied")), AuthzOutcome::ProxyDenied);
-        assert_eq!(
-            judge(&probe("app-403")),
-            AuthzOutcome::ApplicationDenied {
-                body: String::new()
-            }
-        );
-        assert_eq!(
-            judge(&probe("allowed")),
-            AuthzOutcome::Allowed { http_code: 200 }
-        );
+        assert_eq!(judge(&probe("app-403")), AuthzOutcome::ApplicationDenied { body: String::new() });
+        assert_eq!(judge(&probe("allowed")), AuthzOutcome::Allowed { http_code: 200 });
         assert!(matches!(
             judge(&probe("tcp-terminated")),
             AuthzOutcome::ConnectionTerminated { curl } if curl.code == 52
         ));
         assert!(matches!(
             judge(&probe("refused")),
-            AuthzOutcome::Inconclusive {
-                reason: Inconclusive::ConnectionRefused,
-                ..
-            }
+            AuthzOutcome::Inconclusive { reason: Inconclusive::ConnectionRefused, .. }
         ));
     }
 
     #[test]
     fn near_misses_of_the_rbac_body_are_the_application() {
-        for body in [
-            "RBAC: access denied!",
-            "rbac: access denied",
-            "Forbidden",
-            "{\"error\":\"RBAC: access denied\"}",
-        ] {
-            let o = ExecOutput {
-                stdout: format!("{body}\n403"),
-                stderr: String::new(),
-                exit: ExitReport::Success,
-            };
-            assert!(
-                matches!(judge(&o), AuthzOutcome::ApplicationDenied { .. }),
-                "{body}"
-            );
+        for body in ["RBAC: access denied!", "rbac: access denied", "Forbidden", "{\"error\":\"RBAC: access denied\"}"]
+        {
+            let o = ExecOutput { stdout: format!("{body}\n403"), stderr: String::new(), exit: ExitReport::Success };
+            assert!(matches!(judge(&o), AuthzOutcome::ApplicationDenied { .. }), "{body}");
         }
-        let o = ExecOutput {
-            stdout: "RBAC: access denied\n200".into(),
-            stderr: String::new(),
-            exit: ExitReport::Success,
-        };
+        let o =
+            ExecOutput { stdout: "RBAC: access denied\n200".into(), stderr: String::new(), exit: ExitReport::Success };
         assert_eq!(judge(&o), AuthzOutcome::Allowed { http_code: 200 });
     }
 
@@ -309,34 +265,19 @@ mod tests {
             exit: ExitReport::Success,
         };
         let o = judge(&envoy);
-        assert!(
-            matches!(o, AuthzOutcome::ProxyError { http_code: 503, .. }),
-            "{o:?}"
-        );
+        assert!(matches!(o, AuthzOutcome::ProxyError { http_code: 503, .. }), "{o:?}");
         for expect in [None, Some(Expect::Deny), Some(Expect::Allow)] {
             let (status, summary) = verdict(&o, expect);
             assert_eq!(status, Status::Error);
             assert!(
-                summary.contains(
-                    "HTTP 503 (upstream connect error or disconnect/reset before headers)"
-                ),
+                summary.contains("HTTP 503 (upstream connect error or disconnect/reset before headers)"),
                 "{summary}"
             );
         }
         // Near misses: the application's own 503, and Envoy's wording on a 200.
-        for stdout in [
-            "Service Unavailable\n503",
-            "upstream connect error or disconnect/reset before headers\n200",
-        ] {
-            let o = ExecOutput {
-                stdout: stdout.into(),
-                stderr: String::new(),
-                exit: ExitReport::Success,
-            };
-            assert!(
-                matches!(judge(&o), AuthzOutcome::Allowed { .. }),
-                "{stdout}"
-            );
+        for stdout in ["Service Unavailable\n503", "upstream connect error or disconnect/reset before headers\n200"] {
+            let o = ExecOutput { stdout: stdout.into(), stderr: String::new(), exit: ExitReport::Success };
+            assert!(matches!(judge(&o), AuthzOutcome::Allowed { .. }), "{stdout}");
         }
     }
 
@@ -344,25 +285,16 @@ mod tests {
     fn a_reset_without_any_applicable_policy_is_not_enforcement() {
         let tcp = judge(&probe("tcp-terminated"));
         let v = || verdict(&tcp, Some(Expect::Deny));
-        assert_eq!(
-            reconsider_terminated(&tcp, v(), Some(false), true).0,
-            Status::Error
-        );
+        assert_eq!(reconsider_terminated(&tcp, v(), Some(false), true).0, Status::Error);
         let (s, summary) = reconsider_terminated(&tcp, v(), Some(false), false);
         assert_eq!(s, Status::Error);
         assert!(summary.contains("asm-tls verify"), "{summary}");
         assert_eq!(reconsider_terminated(&tcp, v(), Some(true), true), v());
         assert_eq!(reconsider_terminated(&tcp, v(), None, true), v());
-        assert_eq!(
-            reconsider_terminated(&tcp, v(), Some(true), false).0,
-            Status::Pass
-        );
+        assert_eq!(reconsider_terminated(&tcp, v(), Some(true), false).0, Status::Pass);
         let denied = judge(&probe("proxy-denied"));
         let dv = verdict(&denied, Some(Expect::Deny));
-        assert_eq!(
-            reconsider_terminated(&denied, dv.clone(), Some(false), false),
-            dv
-        );
+        assert_eq!(reconsider_terminated(&denied, dv.clone(), Some(false), false), dv);
     }
 
     #[test]

@@ -15,10 +15,7 @@ const GATEWAY_NAME_LABEL: &str = "gateway.networking.k8s.io/gateway-name";
 
 /// The policy's action; Istio's default is ALLOW.
 pub fn action_of(policy: &Value) -> &str {
-    policy
-        .pointer("/spec/action")
-        .and_then(Value::as_str)
-        .unwrap_or("ALLOW")
+    policy.pointer("/spec/action").and_then(Value::as_str).unwrap_or("ALLOW")
 }
 
 /// What the checks need to know about the workload.
@@ -48,26 +45,17 @@ pub struct Applicable {
 
 fn str_map(v: Option<&Value>) -> BTreeMap<String, String> {
     v.and_then(Value::as_object)
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                .collect()
-        })
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
         .unwrap_or_default()
 }
 
 fn selector_text(sel: &BTreeMap<String, String>) -> String {
-    sel.iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
+    sel.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
 }
 
 /// Why `policy` applies to `w`, or `None`.
 fn applies(policy: &Value, w: &Workload, root_namespace: &str) -> Option<String> {
-    let ns = policy
-        .pointer("/metadata/namespace")
-        .and_then(Value::as_str)?;
+    let ns = policy.pointer("/metadata/namespace").and_then(Value::as_str)?;
     let spec = policy.get("spec");
     let mut refs: Vec<&Value> = spec
         .and_then(|s| s.get("targetRefs"))
@@ -99,19 +87,12 @@ fn applies(policy: &Value, w: &Workload, root_namespace: &str) -> Option<String>
         return None;
     }
     let scope = if ns == w.namespace {
-        if selector.is_empty() {
-            "namespace-wide".to_owned()
-        } else {
-            format!("selector {}", selector_text(&selector))
-        }
+        if selector.is_empty() { "namespace-wide".to_owned() } else { format!("selector {}", selector_text(&selector)) }
     } else if ns == root_namespace {
         if selector.is_empty() {
             "mesh-wide (root namespace)".to_owned()
         } else {
-            format!(
-                "mesh-wide (root namespace), selector {}",
-                selector_text(&selector)
-            )
+            format!("mesh-wide (root namespace), selector {}", selector_text(&selector))
         }
     } else {
         return None;
@@ -140,28 +121,16 @@ pub fn applicable(policies: &[Value], w: &Workload, root_namespace: &str) -> Vec
             Some(Applicable {
                 policy: format!("{ns}/{name}"),
                 action: action_of(p).to_owned(),
-                rules: p
-                    .pointer("/spec/rules")
-                    .and_then(Value::as_array)
-                    .map_or(0, Vec::len),
+                rules: p.pointer("/spec/rules").and_then(Value::as_array).map_or(0, Vec::len),
                 applies: how,
-                dry_run: p
-                    .pointer("/metadata/annotations/istio.io~1dry-run")
-                    .and_then(Value::as_str)
-                    == Some("true"),
-                provider: p
-                    .pointer("/spec/provider/name")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
+                dry_run: p.pointer("/metadata/annotations/istio.io~1dry-run").and_then(Value::as_str) == Some("true"),
+                provider: p.pointer("/spec/provider/name").and_then(Value::as_str).map(str::to_owned),
             })
         })
         .collect();
     out.sort_by(|a, b| {
         let root = |x: &Applicable| !x.policy.starts_with(&format!("{root_namespace}/"));
-        order(&a.action)
-            .cmp(&order(&b.action))
-            .then(root(a).cmp(&root(b)))
-            .then(a.policy.cmp(&b.policy))
+        order(&a.action).cmp(&order(&b.action)).then(root(a).cmp(&root(b))).then(a.policy.cmp(&b.policy))
     });
     out
 }
@@ -171,12 +140,7 @@ pub fn finding(context: &str, w: &Workload, root_namespace: &str, policies: &[Va
     let list = applicable(policies, w, root_namespace);
     let target = format!("{}/{}", w.namespace, w.name);
     let count = |a: &str| list.iter().filter(|p| p.action == a && !p.dry_run).count();
-    let (custom, deny, allow, audit) = (
-        count("CUSTOM"),
-        count("DENY"),
-        count("ALLOW"),
-        count("AUDIT"),
-    );
+    let (custom, deny, allow, audit) = (count("CUSTOM"), count("DENY"), count("ALLOW"), count("AUDIT"));
     let mut f = Finding::new(CheckId::AuthzPolicies, context, &target).status(
         Status::Pass,
         if list.is_empty() {
@@ -204,11 +168,7 @@ pub fn finding(context: &str, w: &Workload, root_namespace: &str, policies: &[Va
             step += 1;
             format!("{step}.")
         };
-        let provider = p
-            .provider
-            .as_ref()
-            .map(|n| format!(", provider {n}"))
-            .unwrap_or_default();
+        let provider = p.provider.as_ref().map(|n| format!(", provider {n}")).unwrap_or_default();
         let empty = if p.rules == 0 && p.action == "ALLOW" {
             " — no rules: allows nothing (deny-all)"
         } else if p.rules == 0 {
@@ -216,10 +176,7 @@ pub fn finding(context: &str, w: &Workload, root_namespace: &str, policies: &[Va
         } else {
             ""
         };
-        f = f.evidence(format!(
-            "{mark} {} {} ({} rules, {}{provider}){empty}",
-            p.action, p.policy, p.rules, p.applies
-        ));
+        f = f.evidence(format!("{mark} {} {} ({} rules, {}{provider}){empty}", p.action, p.policy, p.rules, p.applies));
     }
     f = f.evidence(if allow == 0 {
         "no ALLOW policy applies: a request that no CUSTOM or DENY policy stops is allowed (default allow)".to_owned()
@@ -265,22 +222,10 @@ mod tests {
                 "deny-other-app",
                 json!({"action": "DENY", "selector": {"matchLabels": {"app": "sleep"}}, "rules": [{}]}),
             ),
-            p(
-                "istio-system",
-                "mesh-deny",
-                json!({"action": "DENY", "rules": [{}]}),
-            ),
+            p("istio-system", "mesh-deny", json!({"action": "DENY", "rules": [{}]})),
             p("other-ns", "elsewhere", json!({"action": "DENY"})),
-            p(
-                "authz-ns",
-                "ext",
-                json!({"action": "CUSTOM", "provider": {"name": "opa"}, "rules": [{}]}),
-            ),
-            p(
-                "authz-ns",
-                "audit",
-                json!({"action": "AUDIT", "rules": [{}]}),
-            ),
+            p("authz-ns", "ext", json!({"action": "CUSTOM", "provider": {"name": "opa"}, "rules": [{}]})),
+            p("authz-ns", "audit", json!({"action": "AUDIT", "rules": [{}]})),
             p(
                 "authz-ns",
                 "by-service",
@@ -291,11 +236,7 @@ mod tests {
                 "by-other-service",
                 json!({"action": "DENY", "targetRefs": [{"kind": "Service", "name": "sleep"}], "selector": {"matchLabels": {"app": "httpbin"}}}),
             ),
-            p(
-                "authz-ns",
-                "by-gateway",
-                json!({"action": "DENY", "targetRef": {"kind": "Gateway", "name": "gw"}}),
-            ),
+            p("authz-ns", "by-gateway", json!({"action": "DENY", "targetRef": {"kind": "Gateway", "name": "gw"}})),
         ]
     }
 
@@ -308,36 +249,12 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                (
-                    "CUSTOM".into(),
-                    "authz-ns/ext".into(),
-                    "namespace-wide".into()
-                ),
-                (
-                    "DENY".into(),
-                    "istio-system/mesh-deny".into(),
-                    "mesh-wide (root namespace)".into()
-                ),
-                (
-                    "DENY".into(),
-                    "authz-ns/by-service".into(),
-                    "targetRef Service/httpbin".into()
-                ),
-                (
-                    "DENY".into(),
-                    "authz-ns/deny-delete".into(),
-                    "selector app=httpbin".into()
-                ),
-                (
-                    "ALLOW".into(),
-                    "authz-ns/allow-get".into(),
-                    "namespace-wide".into()
-                ),
-                (
-                    "AUDIT".into(),
-                    "authz-ns/audit".into(),
-                    "namespace-wide".into()
-                ),
+                ("CUSTOM".into(), "authz-ns/ext".into(), "namespace-wide".into()),
+                ("DENY".into(), "istio-system/mesh-deny".into(), "mesh-wide (root namespace)".into()),
+                ("DENY".into(), "authz-ns/by-service".into(), "targetRef Service/httpbin".into()),
+                ("DENY".into(), "authz-ns/deny-delete".into(), "selector app=httpbin".into()),
+                ("ALLOW".into(), "authz-ns/allow-get".into(), "namespace-wide".into()),
+                ("AUDIT".into(), "authz-ns/audit".into(), "namespace-wide".into()),
             ]
         );
     }
@@ -347,10 +264,7 @@ mod tests {
         let mut gw = httpbin();
         gw.labels.insert(GATEWAY_NAME_LABEL.into(), "gw".into());
         gw.services.clear();
-        let got: Vec<String> = applicable(&all(), &gw, "istio-system")
-            .into_iter()
-            .map(|a| a.policy)
-            .collect();
+        let got: Vec<String> = applicable(&all(), &gw, "istio-system").into_iter().map(|a| a.policy).collect();
         assert!(got.contains(&"authz-ns/by-gateway".to_owned()));
         assert!(!got.contains(&"authz-ns/by-service".to_owned()));
     }
@@ -363,24 +277,22 @@ mod tests {
         let deny_all = vec![p("authz-ns", "deny-authz-ns", json!({}))];
         let f = finding("c", &httpbin(), "istio-system", &deny_all);
         assert_eq!(f.data["default_allow"], false);
-        assert!(f.evidence[0].contains("1. ALLOW authz-ns/deny-authz-ns (0 rules, namespace-wide) — no rules: allows nothing (deny-all)"), "{:?}", f.evidence);
+        assert!(
+            f.evidence[0].contains(
+                "1. ALLOW authz-ns/deny-authz-ns (0 rules, namespace-wide) — no rules: allows nothing (deny-all)"
+            ),
+            "{:?}",
+            f.evidence
+        );
     }
 
     #[test]
     fn dry_run_is_listed_not_counted() {
-        let mut dr = p(
-            "authz-ns",
-            "try-deny",
-            json!({"action": "DENY", "rules": [{}]}),
-        );
+        let mut dr = p("authz-ns", "try-deny", json!({"action": "DENY", "rules": [{}]}));
         dr["metadata"]["annotations"] = json!({"istio.io/dry-run": "true"});
         let f = finding("c", &httpbin(), "istio-system", &[dr]);
         assert!(f.summary.contains("0 DENY"));
-        assert!(
-            f.summary.ends_with("; in order: DENY authz-ns/try-deny"),
-            "{}",
-            f.summary
-        );
+        assert!(f.summary.ends_with("; in order: DENY authz-ns/try-deny"), "{}", f.summary);
         assert!(f.evidence[0].starts_with("dry-run, not enforced DENY"));
     }
 }

@@ -33,16 +33,13 @@ fn pem_of(data_source: &serde_json::Value) -> Option<Vec<u8>> {
     if let Some(b) = data_source.get("inline_bytes").and_then(|v| v.as_str()) {
         return base64::engine::general_purpose::STANDARD.decode(b).ok();
     }
-    data_source
-        .get("inline_string")
-        .and_then(|v| v.as_str())
-        .map(|s| s.as_bytes().to_vec())
+    data_source.get("inline_string").and_then(|v| v.as_str()).map(|s| s.as_bytes().to_vec())
 }
 
 /// Read `/config_dump?resource=dynamic_active_secrets` (or a whole config dump's SecretsConfigDump).
 pub fn parse_secrets_dump(body: &str) -> Result<AdminSecrets, String> {
-    let v: serde_json::Value = serde_json::from_str(body)
-        .map_err(|e| format!("the secrets config dump is not JSON: {e}"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(body).map_err(|e| format!("the secrets config dump is not JSON: {e}"))?;
     let mut secrets: Vec<&serde_json::Value> = Vec::new();
     let configs = v.get("configs").and_then(|c| c.as_array());
     for c in configs.into_iter().flatten() {
@@ -50,12 +47,7 @@ pub fn parse_secrets_dump(body: &str) -> Result<AdminSecrets, String> {
             secrets.push(c);
         }
         // A full config dump nests them under SecretsConfigDump.dynamic_active_secrets.
-        for s in c
-            .get("dynamic_active_secrets")
-            .and_then(|d| d.as_array())
-            .into_iter()
-            .flatten()
-        {
+        for s in c.get("dynamic_active_secrets").and_then(|d| d.as_array()).into_iter().flatten() {
             secrets.push(s);
         }
     }
@@ -66,12 +58,10 @@ pub fn parse_secrets_dump(body: &str) -> Result<AdminSecrets, String> {
         if let Some(pem) = pem_of(&secret["tls_certificate"]["certificate_chain"])
             && (name == "default" || out.chain.is_empty())
         {
-            out.chain = parse_pem_bundle(&pem)
-                .map_err(|e| format!("secret {name}: certificate_chain: {e}"))?;
+            out.chain = parse_pem_bundle(&pem).map_err(|e| format!("secret {name}: certificate_chain: {e}"))?;
         }
         if let Some(pem) = pem_of(&secret["validation_context"]["trusted_ca"]) {
-            out.roots =
-                parse_pem_bundle(&pem).map_err(|e| format!("secret {name}: trusted_ca: {e}"))?;
+            out.roots = parse_pem_bundle(&pem).map_err(|e| format!("secret {name}: trusted_ca: {e}"))?;
         }
     }
     if out.chain.is_empty() && out.roots.is_empty() {
@@ -82,26 +72,14 @@ pub fn parse_secrets_dump(body: &str) -> Result<AdminSecrets, String> {
 
 /// Read `/certs`: the summaries of every certificate context, deduplicated by serial number.
 pub fn parse_certs_endpoint(body: &str) -> Result<Vec<AdminCertSummary>, String> {
-    let v: serde_json::Value =
-        serde_json::from_str(body).map_err(|e| format!("/certs is not JSON: {e}"))?;
-    let contexts = v
-        .get("certificates")
-        .and_then(|c| c.as_array())
-        .ok_or("/certs has no \"certificates\" list")?;
+    let v: serde_json::Value = serde_json::from_str(body).map_err(|e| format!("/certs is not JSON: {e}"))?;
+    let contexts = v.get("certificates").and_then(|c| c.as_array()).ok_or("/certs has no \"certificates\" list")?;
     let mut out: Vec<AdminCertSummary> = Vec::new();
     for ctx in contexts {
         for (key, role) in [("cert_chain", "cert_chain"), ("ca_cert", "ca_cert")] {
-            for c in ctx
-                .get(key)
-                .and_then(|c| c.as_array())
-                .into_iter()
-                .flatten()
-            {
+            for c in ctx.get(key).and_then(|c| c.as_array()).into_iter().flatten() {
                 let serial = c["serial_number"].as_str().unwrap_or_default().to_owned();
-                if out
-                    .iter()
-                    .any(|o| o.serial_number == serial && o.role == role)
-                {
+                if out.iter().any(|o| o.serial_number == serial && o.role == role) {
                     continue;
                 }
                 let sans = c["subject_alt_names"]
@@ -142,10 +120,7 @@ mod tests {
         let s = parse_secrets_dump(&read("admin-secrets-istiod.json")).unwrap();
         assert_eq!(s.chain.len(), 2);
         assert_eq!(s.roots.len(), 1);
-        assert_eq!(
-            summarize(&s.chain[0]).uri_sans,
-            vec!["spiffe://cluster.local/ns/sample/sa/httpbin"]
-        );
+        assert_eq!(summarize(&s.chain[0]).uri_sans, vec!["spiffe://cluster.local/ns/sample/sa/httpbin"]);
         let m = parse_secrets_dump(&read("admin-secrets-meshca.json")).unwrap();
         assert_eq!(m.chain.len(), 3);
     }
@@ -154,10 +129,7 @@ mod tests {
     fn certs_endpoint_summaries() {
         let c = parse_certs_endpoint(&read("admin-certs-istiod.json")).unwrap();
         let leaf = c.iter().find(|c| c.role == "cert_chain").unwrap();
-        assert_eq!(
-            leaf.subject_alt_names,
-            vec!["spiffe://cluster.local/ns/sample/sa/httpbin"]
-        );
+        assert_eq!(leaf.subject_alt_names, vec!["spiffe://cluster.local/ns/sample/sa/httpbin"]);
         assert!(leaf.expiration_time.is_some());
         // Two TLS contexts carry the same certificates; they are listed once.
         assert_eq!(c.len(), 2);

@@ -9,9 +9,7 @@ use openssl::x509::X509;
 use serde_json::json;
 
 use crate::model::{CheckId, Finding, Status};
-use crate::parse::x509::{
-    CertSummary, fingerprint, name_entry, relative, rfc3339, signed_by, summarize,
-};
+use crate::parse::x509::{CertSummary, fingerprint, name_entry, relative, rfc3339, signed_by, summarize};
 use crate::parse::xfcc::{SpiffeId, parse_spiffe, spiffe_trust_domain};
 
 /// Marks Mesh CA's root: its CN is `istio_v1_cloud_workload_root-signer-<n>-<date>`.
@@ -55,10 +53,7 @@ pub struct ExpiryPolicy {
 
 impl Default for ExpiryPolicy {
     fn default() -> Self {
-        ExpiryPolicy {
-            ca_warn_within: 30 * 86_400,
-            leaf_warn_within: None,
-        }
+        ExpiryPolicy { ca_warn_within: 30 * 86_400, leaf_warn_within: None }
     }
 }
 
@@ -95,12 +90,7 @@ pub fn classify_root(root: &X509, trust_domain: Option<&str>) -> RootKind {
 }
 
 fn self_signed(c: &X509) -> bool {
-    c.subject_name()
-        .to_der()
-        .ok()
-        .zip(c.issuer_name().to_der().ok())
-        .is_some_and(|(s, i)| s == i)
-        && signed_by(c, c)
+    c.subject_name().to_der().ok().zip(c.issuer_name().to_der().ok()).is_some_and(|(s, i)| s == i) && signed_by(c, c)
 }
 
 fn role(i: usize, n: usize, c: &X509) -> &'static str {
@@ -119,23 +109,14 @@ fn short(fp: &str) -> &str {
 
 fn label(s: &CertSummary) -> String {
     if s.subject.is_empty() {
-        s.uri_sans
-            .first()
-            .map(|u| format!("(empty subject, SAN {u})"))
-            .unwrap_or_else(|| "(empty subject)".into())
+        s.uri_sans.first().map(|u| format!("(empty subject, SAN {u})")).unwrap_or_else(|| "(empty subject)".into())
     } else {
         s.subject.clone()
     }
 }
 
 /// The three findings for one chain: certs.chain, certs.root, certs.expiry.
-pub fn check_chain(
-    ev: &ChainEvidence,
-    context: &str,
-    target: &str,
-    now: i64,
-    policy: ExpiryPolicy,
-) -> Vec<Finding> {
+pub fn check_chain(ev: &ChainEvidence, context: &str, target: &str, now: i64, policy: ExpiryPolicy) -> Vec<Finding> {
     let base = |id| {
         let mut f = Finding::new(id, context, target);
         for c in &ev.commands {
@@ -144,10 +125,7 @@ pub fn check_chain(
         f
     };
     if ev.certs.is_empty() {
-        let why = ev
-            .handshake
-            .clone()
-            .unwrap_or_else(|| "no certificate".into());
+        let why = ev.handshake.clone().unwrap_or_else(|| "no certificate".into());
         let f = base(CheckId::CertsChain)
             .status(
                 Status::Error,
@@ -173,10 +151,7 @@ pub fn check_chain(
     }
     // Anchor: the last certificate is self-signed, or signed by a root the mesh trusts.
     let last = &ev.certs[n - 1];
-    let mesh_anchor = ev
-        .mesh_roots
-        .as_ref()
-        .and_then(|m| m.roots.iter().find(|r| signed_by(last, r)).cloned());
+    let mesh_anchor = ev.mesh_roots.as_ref().and_then(|m| m.roots.iter().find(|r| signed_by(last, r)).cloned());
     let (anchor_kind, root): (&str, Option<X509>) = if self_signed(last) {
         ("self-signed", Some(last.clone()))
     } else if let Some(r) = &mesh_anchor {
@@ -212,11 +187,7 @@ pub fn check_chain(
             "{i} {}: {} issued by {} ({}, serial {})",
             role(i, n, &ev.certs[i]),
             label(s),
-            if s.issuer.is_empty() {
-                "(empty)"
-            } else {
-                &s.issuer
-            },
+            if s.issuer.is_empty() { "(empty)" } else { &s.issuer },
             s.key,
             s.serial
         ));
@@ -242,11 +213,7 @@ pub fn check_chain(
             )
             .remediation("the workload serves an intermediate that did not sign its certificate: the CA's intermediate changed without the chain being re-issued; restart the workload so istio-agent requests a new certificate, and check the CA's cert-chain.pem (cacerts secret or CA Service pool)")
     } else if anchor_kind == "none" && ev.mesh_roots.is_some() {
-        let src = ev
-            .mesh_roots
-            .as_ref()
-            .map(|m| m.source.clone())
-            .unwrap_or_default();
+        let src = ev.mesh_roots.as_ref().map(|m| m.source.clone()).unwrap_or_default();
         chain
             .status(
                 Status::Fail,
@@ -363,11 +330,8 @@ pub fn check_chain(
     };
 
     // ---- certs.expiry
-    let mut judged: Vec<(String, &'static str, CertSummary)> = summaries
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (label(s), role(i, n, &ev.certs[i]), s.clone()))
-        .collect();
+    let mut judged: Vec<(String, &'static str, CertSummary)> =
+        summaries.iter().enumerate().map(|(i, s)| (label(s), role(i, n, &ev.certs[i]), s.clone())).collect();
     if anchor_kind == "istio-ca-root-cert"
         && let Some(r) = &root
     {
@@ -396,32 +360,18 @@ pub fn check_chain(
                 ),
             )
         } else if left < 0 {
-            (
-                Status::Fail,
-                format!(
-                    "{role} {name} expired {} ({})",
-                    relative(s.not_after, now),
-                    rfc3339(s.not_after)
-                ),
-            )
+            (Status::Fail, format!("{role} {name} expired {} ({})", relative(s.not_after, now), rfc3339(s.not_after)))
         } else if left < threshold {
             let why = if *role == "leaf" && policy.leaf_warn_within.is_none() {
                 " (past half its lifetime: istio-agent should have rotated it)"
             } else {
                 ""
             };
-            (
-                Status::Warn,
-                format!("{role} {name} expires {}{why}", relative(s.not_after, now)),
-            )
+            (Status::Warn, format!("{role} {name} expires {}{why}", relative(s.not_after, now)))
         } else {
             (
                 Status::Pass,
-                format!(
-                    "{role} {name} valid until {} ({})",
-                    rfc3339(s.not_after),
-                    relative(s.not_after, now)
-                ),
+                format!("{role} {name} valid until {} ({})", rfc3339(s.not_after), relative(s.not_after, now)),
             )
         };
         rows.push(json!({
@@ -435,11 +385,8 @@ pub fn check_chain(
         expiry = expiry.evidence(text);
     }
     if worst == Status::Pass {
-        summary = format!(
-            "all {} certificates valid; leaf expires {}",
-            judged.len(),
-            relative(summaries[0].not_after, now)
-        );
+        summary =
+            format!("all {} certificates valid; leaf expires {}", judged.len(), relative(summaries[0].not_after, now));
     }
     expiry = expiry.data(json!({"now": now, "certificates": rows}));
     if worst == Status::Fail {
@@ -478,18 +425,8 @@ fn identity_or_pass(
         "istio-ca-root-cert" => "ends at a root from istio-ca-root-cert",
         _ => "root not served and not available to verify the last link",
     };
-    let status = if anchor_kind == "none" {
-        Status::Warn
-    } else {
-        Status::Pass
-    };
-    chain.status(
-        status,
-        format!(
-            "every link verifies, {anchor}; leaf is {}",
-            uri.map(String::as_str).unwrap_or("?")
-        ),
-    )
+    let status = if anchor_kind == "none" { Status::Warn } else { Status::Pass };
+    chain.status(status, format!("every link verifies, {anchor}; leaf is {}", uri.map(String::as_str).unwrap_or("?")))
 }
 
 #[cfg(test)]
@@ -509,11 +446,7 @@ mod tests {
 
     fn evidence(name: &str, root: Option<&str>) -> ChainEvidence {
         let out = parse_sclient(&read(name)).unwrap();
-        let certs = out
-            .pems
-            .iter()
-            .map(|p| X509::from_pem(p.as_bytes()).unwrap())
-            .collect();
+        let certs = out.pems.iter().map(|p| X509::from_pem(p.as_bytes()).unwrap()).collect();
         ChainEvidence {
             certs,
             source: name.into(),
@@ -543,10 +476,7 @@ mod tests {
         ev.trust_domain = Some(("cluster.local".into(), "--trust-domain".into()));
         let (c, r, e) = run(&ev);
         assert_eq!(c.status, Status::Pass, "{c:?}");
-        assert!(
-            c.summary
-                .contains("spiffe://cluster.local/ns/sample/sa/httpbin")
-        );
+        assert!(c.summary.contains("spiffe://cluster.local/ns/sample/sa/httpbin"));
         assert_eq!(r.status, Status::Pass, "{r:?}");
         assert_eq!(r.data["kind"], "istiod");
         assert_eq!(e.status, Status::Pass, "{e:?}");
@@ -572,16 +502,9 @@ mod tests {
 
     #[test]
     fn broken_link_fails_at_the_leaf() {
-        let (c, _, _) = run(&evidence(
-            "sclient-broken-link.txt",
-            Some("root-meshca.pem"),
-        ));
+        let (c, _, _) = run(&evidence("sclient-broken-link.txt", Some("root-meshca.pem")));
         assert_eq!(c.status, Status::Fail);
-        assert!(
-            c.summary.starts_with("broken link: certificate 0"),
-            "{}",
-            c.summary
-        );
+        assert!(c.summary.starts_with("broken link: certificate 0"), "{}", c.summary);
         assert_eq!(c.data["links"][0]["verified"], false);
         assert_eq!(c.data["links"][1]["verified"], true);
     }
@@ -608,14 +531,8 @@ mod tests {
         assert_eq!(v[2].status, Status::Warn, "{:?}", v[2]);
         assert!(v[2].summary.contains("rotated"));
         // Explicit threshold overrides the rotation rule.
-        let policy = ExpiryPolicy {
-            leaf_warn_within: Some(3600),
-            ..Default::default()
-        };
-        assert_eq!(
-            check_chain(&ev, "", "t", late, policy)[2].status,
-            Status::Pass
-        );
+        let policy = ExpiryPolicy { leaf_warn_within: Some(3600), ..Default::default() };
+        assert_eq!(check_chain(&ev, "", "t", late, policy)[2].status, Status::Pass);
     }
 
     #[test]

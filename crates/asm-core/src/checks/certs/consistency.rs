@@ -45,10 +45,7 @@ fn key(fps: &[String]) -> String {
 }
 
 fn short(fps: &[String]) -> String {
-    fps.iter()
-        .map(|f| format!("{}…", f.get(..16).unwrap_or(f)))
-        .collect::<Vec<_>>()
-        .join(" + ")
+    fps.iter().map(|f| format!("{}…", f.get(..16).unwrap_or(f))).collect::<Vec<_>>().join(" + ")
 }
 
 /// `7167191b6e9cdb91… (istiod's own CA)`: a root set with what it is.
@@ -56,11 +53,7 @@ fn described(cm: &RootConfigMap) -> String {
     let fps = cm.fingerprints.as_deref().unwrap_or_default();
     let mut kinds: Vec<&str> = cm.kinds.iter().map(|k| k.describe()).collect();
     kinds.dedup();
-    if kinds.is_empty() {
-        short(fps)
-    } else {
-        format!("{} ({})", short(fps), kinds.join(" + "))
-    }
+    if kinds.is_empty() { short(fps) } else { format!("{} ({})", short(fps), kinds.join(" + ")) }
 }
 
 /// The most common value; ties go to the one seen first, so the result does not depend on hashing.
@@ -70,54 +63,32 @@ fn majority<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
         let e = counts.entry(v).or_insert((0, i));
         e.0 += 1;
     }
-    counts
-        .into_iter()
-        .max_by(|a, b| a.1.0.cmp(&b.1.0).then(b.1.1.cmp(&a.1.1)))
-        .map(|(k, _)| k.to_owned())
+    counts.into_iter().max_by(|a, b| a.1.0.cmp(&b.1.0).then(b.1.1.cmp(&a.1.1))).map(|(k, _)| k.to_owned())
 }
 
 /// The cluster's own root and where it came from: the control-plane namespace's ConfigMap, or (when that
 /// is missing or broken) the root most of the cluster's namespaces carry, said as such.
 fn own_root(c: &ClusterTrust) -> Option<(RootConfigMap, String)> {
-    if let Some(cm) = c
-        .control_plane
-        .as_ref()
-        .filter(|cm| cm.fingerprints.is_ok())
-    {
-        return Some((
-            cm.clone(),
-            format!("ConfigMap {}/istio-ca-root-cert", cm.namespace),
-        ));
+    if let Some(cm) = c.control_plane.as_ref().filter(|cm| cm.fingerprints.is_ok()) {
+        return Some((cm.clone(), format!("ConfigMap {}/istio-ca-root-cert", cm.namespace)));
     }
-    let keys: Vec<String> = c
-        .configmaps
-        .iter()
-        .filter_map(|cm| cm.fingerprints.as_ref().ok().map(|f| key(f)))
-        .collect();
+    let keys: Vec<String> =
+        c.configmaps.iter().filter_map(|cm| cm.fingerprints.as_ref().ok().map(|f| key(f))).collect();
     let k = majority(keys.iter().map(String::as_str))?;
-    let cm = c
-        .configmaps
-        .iter()
-        .find(|cm| cm.fingerprints.as_ref().is_ok_and(|f| key(f) == k))?;
+    let cm = c.configmaps.iter().find(|cm| cm.fingerprints.as_ref().is_ok_and(|f| key(f) == k))?;
     Some((
         cm.clone(),
-        format!(
-            "the root most namespaces carry (no readable istio-ca-root-cert in {})",
-            c.istio_namespace
-        ),
+        format!("the root most namespaces carry (no readable istio-ca-root-cert in {})", c.istio_namespace),
     ))
 }
 
 const REMEDY_SHARED_ROOT: &str = "give every cluster's istiod certificates from one root (plug-in CA: the same root-cert.pem in each cluster's cacerts secret, then restart istiod and the workloads)";
-const REMEDY_TRUST_DOMAIN: &str = "set the same meshConfig.trustDomain everywhere, or list the others in meshConfig.trustDomainAliases";
+const REMEDY_TRUST_DOMAIN: &str =
+    "set the same meshConfig.trustDomain everywhere, or list the others in meshConfig.trustDomainAliases";
 
 /// Inside one cluster: every namespace's `istio-ca-root-cert` against the cluster's own root.
 pub fn check_namespaces(c: &ClusterTrust) -> Finding {
-    let mut f = Finding::new(
-        CheckId::CertsRootConsistency,
-        &c.context,
-        format!("namespaces of cluster {}", c.context),
-    );
+    let mut f = Finding::new(CheckId::CertsRootConsistency, &c.context, format!("namespaces of cluster {}", c.context));
     for cmd in &c.commands {
         f = f.command(cmd.clone());
     }
@@ -127,16 +98,12 @@ pub fn check_namespaces(c: &ClusterTrust) -> Finding {
         } else {
             "no istio-ca-root-cert in this cluster parses as PEM"
         };
-        return f.status(Status::Warn, st).remediation(format!(
-            "check that istiod runs in {} and can write ConfigMaps",
-            c.istio_namespace
-        ));
+        return f
+            .status(Status::Warn, st)
+            .remediation(format!("check that istiod runs in {} and can write ConfigMaps", c.istio_namespace));
     };
     let own_fps = own.fingerprints.clone().unwrap_or_default();
-    f = f.evidence(format!(
-        "this cluster's root: {} from {own_source}",
-        described(&own)
-    ));
+    f = f.evidence(format!("this cluster's root: {} from {own_source}", described(&own)));
     let mut worst = Status::Pass;
     let mut summary = String::new();
     let mut bump = |st: Status, text: String| {
@@ -150,14 +117,8 @@ pub fn check_namespaces(c: &ClusterTrust) -> Finding {
     for cm in &c.configmaps {
         match &cm.fingerprints {
             Err(e) => {
-                f = f.evidence(format!(
-                    "namespace {}: root-cert.pem does not parse: {e}",
-                    cm.namespace
-                ));
-                bump(
-                    Status::Fail,
-                    format!("istio-ca-root-cert in {} does not parse", cm.namespace),
-                );
+                f = f.evidence(format!("namespace {}: root-cert.pem does not parse: {e}", cm.namespace));
+                bump(Status::Fail, format!("istio-ca-root-cert in {} does not parse", cm.namespace));
                 rows.push(json!({"namespace": cm.namespace, "error": e}));
             }
             Ok(fps) => {
@@ -196,11 +157,7 @@ pub fn check_namespaces(c: &ClusterTrust) -> Finding {
     }
     for (k, namespaces) in &by_root {
         let fps: Vec<String> = k.split(',').map(str::to_owned).collect();
-        let mark = if fps == own_fps {
-            " (the cluster's root)"
-        } else {
-            " (differs)"
-        };
+        let mark = if fps == own_fps { " (the cluster's root)" } else { " (differs)" };
         let shown: Vec<&str> = namespaces.iter().take(5).copied().collect();
         let more = namespaces.len().saturating_sub(shown.len());
         f = f.evidence(format!(
@@ -208,11 +165,7 @@ pub fn check_namespaces(c: &ClusterTrust) -> Finding {
             namespaces.len(),
             short(&fps),
             shown.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
+            if more > 0 { format!(" and {more} more") } else { String::new() }
         ));
     }
     f = f.data(json!({
@@ -242,11 +195,8 @@ pub fn check_clusters(clusters: &[ClusterTrust]) -> Option<Finding> {
         return None;
     }
     let contexts: Vec<&str> = clusters.iter().map(|c| c.context.as_str()).collect();
-    let mut f = Finding::new(
-        CheckId::CertsRootConsistency,
-        contexts.join(","),
-        format!("clusters {}", contexts.join(", ")),
-    );
+    let mut f =
+        Finding::new(CheckId::CertsRootConsistency, contexts.join(","), format!("clusters {}", contexts.join(", ")));
     for cmd in clusters.iter().flat_map(|c| &c.commands) {
         f = f.command(cmd.clone());
     }
@@ -255,32 +205,15 @@ pub fn check_clusters(clusters: &[ClusterTrust]) -> Option<Finding> {
         let present: Vec<&str> = values.iter().flatten().map(String::as_str).collect();
         let m = majority(present.iter().copied())?;
         let count = present.iter().filter(|v| **v == m).count();
-        if count * 2 > clusters.len() {
-            Some(m)
-        } else {
-            values.iter().flatten().next().cloned()
-        }
+        if count * 2 > clusters.len() { Some(m) } else { values.iter().flatten().next().cloned() }
     };
-    let root_keys: Vec<Option<String>> = roots
-        .iter()
-        .map(|r| {
-            r.as_ref()
-                .and_then(|(cm, _)| cm.fingerprints.as_ref().ok().map(|f| key(f)))
-        })
-        .collect();
+    let root_keys: Vec<Option<String>> =
+        roots.iter().map(|r| r.as_ref().and_then(|(cm, _)| cm.fingerprints.as_ref().ok().map(|f| key(f)))).collect();
     let ref_root = reference(&root_keys);
-    let tds: Vec<Option<String>> = clusters
-        .iter()
-        .map(|c| Some(c.trust_domain.clone()))
-        .collect();
+    let tds: Vec<Option<String>> = clusters.iter().map(|c| Some(c.trust_domain.clone())).collect();
     let ref_td = reference(&tds);
     let holders = |k: &Option<String>, values: &[Option<String>]| -> Vec<&str> {
-        values
-            .iter()
-            .zip(&contexts)
-            .filter(|(v, _)| v.is_some() && *v == k)
-            .map(|(_, c)| *c)
-            .collect()
+        values.iter().zip(&contexts).filter(|(v, _)| v.is_some() && *v == k).map(|(_, c)| *c).collect()
     };
     let ref_root_holders = holders(&ref_root, &root_keys);
     let ref_desc = ref_root_holders
@@ -289,10 +222,8 @@ pub fn check_clusters(clusters: &[ClusterTrust]) -> Option<Finding> {
         .and_then(|i| roots[i].as_ref())
         .map(|(cm, _)| described(cm))
         .unwrap_or_default();
-    let ref_fps: Vec<String> = ref_root
-        .as_deref()
-        .map(|k| k.split(',').map(str::to_owned).collect())
-        .unwrap_or_default();
+    let ref_fps: Vec<String> =
+        ref_root.as_deref().map(|k| k.split(',').map(str::to_owned).collect()).unwrap_or_default();
 
     let mut worst = Status::Pass;
     let mut problems: Vec<String> = Vec::new();
@@ -319,10 +250,7 @@ pub fn check_clusters(clusters: &[ClusterTrust]) -> Option<Finding> {
         match (root, k) {
             (None, _) | (_, None) => {
                 worst = worst.max(Status::Warn);
-                problems.push(format!(
-                    "{}'s root is unknown (no readable istio-ca-root-cert)",
-                    c.context
-                ));
+                problems.push(format!("{}'s root is unknown (no readable istio-ca-root-cert)", c.context));
             }
             (Some((cm, _)), Some(k)) if Some(k) != ref_root.as_ref() => {
                 let fps = cm.fingerprints.as_deref().unwrap_or_default();
@@ -375,7 +303,9 @@ pub fn check_clusters(clusters: &[ClusterTrust]) -> Option<Finding> {
                 let roots = problems.iter().any(|p| p.contains(" trusts root "));
                 let tds = problems.iter().any(|p| p.contains("trust domain"));
                 summary.push_str(match (roots, tds) {
-                    (true, true) => ": mTLS between these clusters fails (unknown CA, and SPIFFE ids outside the trust domain)",
+                    (true, true) => {
+                        ": mTLS between these clusters fails (unknown CA, and SPIFFE ids outside the trust domain)"
+                    }
                     (true, false) => ": mTLS between these clusters fails (unknown CA)",
                     _ => ": mTLS between these clusters fails (SPIFFE ids outside the peer's trust domain)",
                 });
@@ -413,10 +343,7 @@ mod tests {
             namespace: ns.into(),
             fingerprints: Ok(fps),
             subjects: certs.iter().map(|c| summarize(c).subject).collect(),
-            kinds: certs
-                .iter()
-                .map(|c| classify_root(c, Some("cluster.local")))
-                .collect(),
+            kinds: certs.iter().map(|c| classify_root(c, Some("cluster.local"))).collect(),
         }
     }
 
@@ -448,28 +375,17 @@ mod tests {
             "mesh-east",
             "cluster.local",
             Some("root-istiod.pem"),
-            &[
-                ("sample", "root-istiod.pem"),
-                ("legacy", "root-istiod.pem"),
-                ("extra", "root-istiod.pem"),
-            ],
+            &[("sample", "root-istiod.pem"), ("legacy", "root-istiod.pem"), ("extra", "root-istiod.pem")],
         );
         let west = cluster(
             "mesh-west",
             "cluster.local",
             Some("root-meshca.pem"),
-            &[
-                ("authz-ns", "root-meshca.pem"),
-                ("sample", "root-meshca.pem"),
-            ],
+            &[("authz-ns", "root-meshca.pem"), ("sample", "root-meshca.pem")],
         );
         let v = check_root_consistency(&[east, west]);
         assert_eq!(statuses(&v), [Status::Pass, Status::Pass, Status::Fail]);
-        assert!(
-            v[1].summary.contains("this cluster's root"),
-            "{}",
-            v[1].summary
-        );
+        assert!(v[1].summary.contains("this cluster's root"), "{}", v[1].summary);
         assert!(v[1].summary.contains("Mesh CA"), "{}", v[1].summary);
         let across = &v[2];
         assert_eq!(across.context, "mesh-east,mesh-west");
@@ -487,54 +403,26 @@ mod tests {
     #[test]
     fn the_odd_cluster_out_is_named_against_the_majority() {
         let v = check_root_consistency(&[
-            cluster(
-                "east",
-                "east.local",
-                Some("root-east.pem"),
-                &[("sample", "root-east.pem")],
-            ),
-            cluster(
-                "west",
-                "cluster.local",
-                Some("root-istiod.pem"),
-                &[("legacy", "root-istiod.pem")],
-            ),
+            cluster("east", "east.local", Some("root-east.pem"), &[("sample", "root-east.pem")]),
+            cluster("west", "cluster.local", Some("root-istiod.pem"), &[("legacy", "root-istiod.pem")]),
             cluster("central", "cluster.local", Some("root-istiod.pem"), &[]),
         ]);
-        assert_eq!(
-            statuses(&v),
-            [Status::Pass, Status::Pass, Status::Pass, Status::Fail]
-        );
+        assert_eq!(statuses(&v), [Status::Pass, Status::Pass, Status::Pass, Status::Fail]);
         let s = &v[3].summary;
         assert!(s.starts_with("east trusts root "), "{s}");
         assert!(s.contains("not west, central's"), "{s}");
-        assert!(
-            s.contains("east uses trust domain east.local, not west, central's cluster.local"),
-            "{s}"
-        );
+        assert!(s.contains("east uses trust domain east.local, not west, central's cluster.local"), "{s}");
         assert_eq!(v[3].remediation.len(), 2);
-        assert_eq!(
-            v[3].data["reference"]["contexts"],
-            json!(["west", "central"])
-        );
+        assert_eq!(v[3].data["reference"]["contexts"], json!(["west", "central"]));
     }
 
     #[test]
     fn same_root_everywhere_passes_and_one_cluster_has_no_cross_check() {
-        let a = cluster(
-            "a",
-            "cluster.local",
-            Some("root-istiod.pem"),
-            &[("x", "root-istiod.pem")],
-        );
+        let a = cluster("a", "cluster.local", Some("root-istiod.pem"), &[("x", "root-istiod.pem")]);
         let b = cluster("b", "cluster.local", Some("root-istiod.pem"), &[]);
         let v = check_root_consistency(&[a.clone(), b]);
         assert_eq!(statuses(&v), [Status::Pass; 3]);
-        assert!(
-            v[2].summary.starts_with("all 2 clusters trust root"),
-            "{}",
-            v[2].summary
-        );
+        assert!(v[2].summary.starts_with("all 2 clusters trust root"), "{}", v[2].summary);
         assert_eq!(check_root_consistency(&[a]).len(), 1);
     }
 
@@ -548,17 +436,8 @@ mod tests {
             &[("old", "root-meshca.pem"), ("older", "root-meshca.pem")],
         )]);
         assert_eq!(v[0].status, Status::Fail);
-        assert!(
-            v[0].summary.starts_with("namespace old trusts root"),
-            "{}",
-            v[0].summary
-        );
-        assert!(
-            v[0].summary
-                .contains("ConfigMap istio-system/istio-ca-root-cert"),
-            "{}",
-            v[0].summary
-        );
+        assert!(v[0].summary.starts_with("namespace old trusts root"), "{}", v[0].summary);
+        assert!(v[0].summary.contains("ConfigMap istio-system/istio-ca-root-cert"), "{}", v[0].summary);
     }
 
     #[test]
@@ -567,31 +446,18 @@ mod tests {
             "west",
             "cluster.local",
             None,
-            &[
-                ("a", "root-istiod.pem"),
-                ("b", "root-istiod.pem"),
-                ("c", "root-meshca.pem"),
-            ],
+            &[("a", "root-istiod.pem"), ("b", "root-istiod.pem"), ("c", "root-meshca.pem")],
         )]);
         assert_eq!(v[0].status, Status::Fail);
         assert!(v[0].summary.starts_with("namespace c "), "{}", v[0].summary);
-        assert!(
-            v[0].evidence[0].contains("the root most namespaces carry"),
-            "{:?}",
-            v[0].evidence
-        );
+        assert!(v[0].evidence[0].contains("the root most namespaces carry"), "{:?}", v[0].evidence);
         let empty = cluster("x", "cluster.local", None, &[]);
         assert_eq!(check_root_consistency(&[empty])[0].status, Status::Warn);
     }
 
     #[test]
     fn shared_root_during_rotation_warns() {
-        let mut c = cluster(
-            "west",
-            "cluster.local",
-            Some("root-istiod.pem"),
-            &[("a", "root-istiod.pem")],
-        );
+        let mut c = cluster("west", "cluster.local", Some("root-istiod.pem"), &[("a", "root-istiod.pem")]);
         let mut both = cm("c", "root-istiod.pem");
         let other = cm("c", "root-meshca.pem");
         if let (Ok(b), Ok(o)) = (&mut both.fingerprints, &other.fingerprints) {

@@ -27,11 +27,7 @@ fn hop_line(i: usize, e: &XfccElement) -> String {
         i + 1,
         e.uri.as_deref().unwrap_or("(no URI)"),
         e.by.as_deref().unwrap_or("(no By)"),
-        e.subject
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .map(|s| format!(" (subject {s})"))
-            .unwrap_or_default()
+        e.subject.as_deref().filter(|s| !s.is_empty()).map(|s| format!(" (subject {s})")).unwrap_or_default()
     )
 }
 
@@ -56,10 +52,7 @@ pub fn check_xfcc(p: &XfccProbe, context: &str, target: &str) -> Finding {
         Ok(e) => e,
         Err(e) => {
             return f
-                .status(
-                    Status::Error,
-                    format!("X-Forwarded-Client-Cert does not parse: {e}"),
-                )
+                .status(Status::Error, format!("X-Forwarded-Client-Cert does not parse: {e}"))
                 .evidence(format!("header value: {header}"))
                 .data(json!({"present": true, "raw": header, "error": e.to_string()}));
         }
@@ -74,12 +67,10 @@ pub fn check_xfcc(p: &XfccProbe, context: &str, target: &str) -> Finding {
     let caller = last.uri.as_deref().and_then(parse_spiffe);
     let caller_td = last.uri.as_deref().and_then(spiffe_trust_domain);
     match (&last.uri, &caller) {
-        (None, _) => problems.push(
-            "the last element has no URI: the caller's certificate carries no SPIFFE id".into(),
-        ),
-        (Some(u), None) => problems.push(format!(
-            "the caller's URI {u} is not an Istio SPIFFE id (spiffe://TD/ns/NS/sa/SA)"
-        )),
+        (None, _) => problems.push("the last element has no URI: the caller's certificate carries no SPIFFE id".into()),
+        (Some(u), None) => {
+            problems.push(format!("the caller's URI {u} is not an Istio SPIFFE id (spiffe://TD/ns/NS/sa/SA)"))
+        }
         _ => {}
     }
     if let (Some(got), Some(want)) = (&caller, &p.expected_source)
@@ -96,17 +87,15 @@ pub fn check_xfcc(p: &XfccProbe, context: &str, target: &str) -> Finding {
     if let (Some(td), Some((want, source))) = (caller_td, &p.trust_domain)
         && td != want
     {
-        problems.push(format!(
-            "caller's trust domain {td} is not the mesh's {want} ({source})"
-        ));
+        problems.push(format!("caller's trust domain {td} is not the mesh's {want} ({source})"));
         remediation.push(format!(
             "make every cluster issue certificates for trust domain {want} (meshConfig.trustDomain) or list {td} in meshConfig.trustDomainAliases"
         ));
     }
     match (&last.by, &p.expected_by) {
-        (None, _) => problems.push(
-            "the last element has no By: the destination's own certificate has no URI SAN".into(),
-        ),
+        (None, _) => {
+            problems.push("the last element has no By: the destination's own certificate has no URI SAN".into())
+        }
         (Some(by), Some(want)) if parse_spiffe(by).as_ref() != Some(want) => {
             problems.push(format!("By is {by}, but the destination should be {want}"));
             remediation.push(
@@ -120,9 +109,7 @@ pub fn check_xfcc(p: &XfccProbe, context: &str, target: &str) -> Finding {
         && td != want
         && !problems.iter().any(|p| p.contains("By is"))
     {
-        problems.push(format!(
-            "By {by} is in trust domain {td}, not the mesh's {want}"
-        ));
+        problems.push(format!("By {by} is in trust domain {td}, not the mesh's {want}"));
     }
     let data = json!({
         "present": true,
@@ -193,16 +180,9 @@ mod tests {
 
     #[test]
     fn one_hop_passes_when_identities_match() {
-        let f = check_xfcc(
-            &probe("headers-one-hop.json"),
-            "ctx",
-            "legacy/sleep -> httpbin",
-        );
+        let f = check_xfcc(&probe("headers-one-hop.json"), "ctx", "legacy/sleep -> httpbin");
         assert_eq!(f.status, Status::Pass, "{f:?}");
-        assert!(
-            f.summary
-                .contains("spiffe://cluster.local/ns/legacy/sa/sleep")
-        );
+        assert!(f.summary.contains("spiffe://cluster.local/ns/legacy/sa/sleep"));
         assert_eq!(f.data["elements"].as_array().unwrap().len(), 1);
     }
 
@@ -212,11 +192,7 @@ mod tests {
         p.expected_source = Some(SpiffeId::new("cluster.local", "legacy", "default"));
         let f = check_xfcc(&p, "ctx", "t");
         assert_eq!(f.status, Status::Fail);
-        assert!(
-            f.summary.contains("service account default"),
-            "{}",
-            f.summary
-        );
+        assert!(f.summary.contains("service account default"), "{}", f.summary);
     }
 
     #[test]
@@ -225,11 +201,7 @@ mod tests {
         p.trust_domain = Some(("east.local".into(), "ConfigMap istio-system/istio".into()));
         let f = check_xfcc(&p, "ctx", "t");
         assert_eq!(f.status, Status::Fail);
-        assert!(
-            f.summary.contains("trust domain cluster.local"),
-            "{}",
-            f.summary
-        );
+        assert!(f.summary.contains("trust domain cluster.local"), "{}", f.summary);
     }
 
     #[test]
@@ -262,19 +234,13 @@ mod tests {
 
     #[test]
     fn unparseable_header_is_an_error_not_a_verdict() {
-        let p = XfccProbe {
-            header: Some("By=x;Subject=\"open".into()),
-            ..Default::default()
-        };
+        let p = XfccProbe { header: Some("By=x;Subject=\"open".into()), ..Default::default() };
         assert_eq!(check_xfcc(&p, "", "t").status, Status::Error);
     }
 
     #[test]
     fn offline_without_expectations_passes_and_says_so() {
-        let p = XfccProbe {
-            header: header("headers-one-hop.json"),
-            ..Default::default()
-        };
+        let p = XfccProbe { header: header("headers-one-hop.json"), ..Default::default() };
         let f = check_xfcc(&p, "", "t");
         assert_eq!(f.status, Status::Pass);
         assert!(f.summary.contains("nothing to compare"));

@@ -16,9 +16,7 @@ pub mod remediation;
 use serde_json::{Value, json};
 
 use crate::model::{CheckId, Finding, Status};
-use crate::parse::istiod_log::{
-    Sample, SignatureKind, SignatureStats, SourceStats, Tally, format_micros,
-};
+use crate::parse::istiod_log::{Sample, SignatureKind, SignatureStats, SourceStats, Tally, format_micros};
 
 pub use rbac::{RbacChain, RbacObjects, SubjectAccess, judge_chain};
 pub use remediation::{MeshFacts, remediation_for};
@@ -59,11 +57,7 @@ pub fn persistence(s: &SignatureStats, window: (Option<i64>, Option<i64>)) -> Pe
     let min_spread = (5 * MINUTE_US).min(span / 2);
     let ongoing = last >= end - tail;
     let spread = last - first >= min_spread;
-    if s.count >= 2 && ongoing && spread {
-        Persistence::Persistent
-    } else {
-        Persistence::Transient
-    }
+    if s.count >= 2 && ongoing && spread { Persistence::Persistent } else { Persistence::Transient }
 }
 
 pub fn check_id(kind: SignatureKind) -> CheckId {
@@ -101,11 +95,7 @@ pub fn judge(scan: &ContextScan, facts: &MeshFacts) -> Vec<Finding> {
 }
 
 fn target(scan: &ContextScan) -> String {
-    let ok: Vec<_> = scan
-        .sources
-        .iter()
-        .filter(|(i, _)| i.error.is_none())
-        .collect();
+    let ok: Vec<_> = scan.sources.iter().filter(|(i, _)| i.error.is_none()).collect();
     if ok.iter().all(|(i, _)| i.pod.is_none()) {
         match ok.as_slice() {
             [(i, _)] => i.name.clone(),
@@ -127,16 +117,8 @@ fn target(scan: &ContextScan) -> String {
 
 fn sources_finding(scan: &ContextScan) -> Finding {
     let f = Finding::new(CheckId::LogsSources, &scan.context, target(scan));
-    let read: Vec<_> = scan
-        .sources
-        .iter()
-        .filter(|(i, _)| i.error.is_none())
-        .collect();
-    let failed: Vec<_> = scan
-        .sources
-        .iter()
-        .filter(|(i, _)| i.error.is_some())
-        .collect();
+    let read: Vec<_> = scan.sources.iter().filter(|(i, _)| i.error.is_none()).collect();
+    let failed: Vec<_> = scan.sources.iter().filter(|(i, _)| i.error.is_some()).collect();
     let lines: u64 = read.iter().map(|(_, s)| s.lines).sum();
     let bytes: u64 = read.iter().map(|(_, s)| s.bytes).sum();
     let data = json!({
@@ -163,17 +145,10 @@ fn sources_finding(scan: &ContextScan) -> Finding {
         ));
     }
     for (i, _) in &failed {
-        f = f.evidence(format!(
-            "{}: not read: {}",
-            i.name,
-            i.error.as_deref().unwrap_or("")
-        ));
+        f = f.evidence(format!("{}: not read: {}", i.name, i.error.as_deref().unwrap_or("")));
     }
     if read.is_empty() {
-        return f.status(
-            Status::Error,
-            "no istiod log could be read; the signatures below are unknown",
-        );
+        return f.status(Status::Error, "no istiod log could be read; the signatures below are unknown");
     }
     let summary = format!(
         "read {} source{}: {} lines, {}",
@@ -185,20 +160,13 @@ fn sources_finding(scan: &ContextScan) -> Finding {
     if failed.is_empty() {
         f.status(Status::Pass, summary)
     } else {
-        f.status(
-            Status::Warn,
-            format!("{summary}; {} source(s) could not be read", failed.len()),
-        )
+        f.status(Status::Warn, format!("{summary}; {} source(s) could not be read", failed.len()))
     }
 }
 
 fn signature_finding(scan: &ContextScan, kind: SignatureKind, facts: &MeshFacts) -> Finding {
     let f = Finding::new(check_id(kind), &scan.context, target(scan));
-    let read: Vec<_> = scan
-        .sources
-        .iter()
-        .filter(|(i, _)| i.error.is_none())
-        .collect();
+    let read: Vec<_> = scan.sources.iter().filter(|(i, _)| i.error.is_none()).collect();
     if read.is_empty() {
         return f.status(Status::Skip, "no istiod log was read");
     }
@@ -229,10 +197,7 @@ fn signature_finding(scan: &ContextScan, kind: SignatureKind, facts: &MeshFacts)
     if total.count == 0 {
         return f
             .status(Status::Pass, format!("no {}", title(kind)))
-            .evidence(format!(
-                "0 matches in {} lines",
-                read.iter().map(|(_, s)| s.lines).sum::<u64>()
-            ))
+            .evidence(format!("0 matches in {} lines", read.iter().map(|(_, s)| s.lines).sum::<u64>()))
             .data(json!({"signature": kind, "count": 0, "runbook_regex": kind.runbook_regex()}));
     }
     if verdict != Persistence::Persistent && !any_timed {
@@ -240,17 +205,10 @@ fn signature_finding(scan: &ContextScan, kind: SignatureKind, facts: &MeshFacts)
     }
     // Samples: the first few and the last few over all sources, in time order where times are known.
     all_samples.sort_by(|a, b| {
-        (a.1.time.as_deref(), a.0.name.as_str(), a.1.line).cmp(&(
-            b.1.time.as_deref(),
-            b.0.name.as_str(),
-            b.1.line,
-        ))
+        (a.1.time.as_deref(), a.0.name.as_str(), a.1.line).cmp(&(b.1.time.as_deref(), b.0.name.as_str(), b.1.line))
     });
     let keep: Vec<_> = if all_samples.len() > 6 {
-        all_samples[..3]
-            .iter()
-            .chain(all_samples[all_samples.len() - 3..].iter())
-            .collect()
+        all_samples[..3].iter().chain(all_samples[all_samples.len() - 3..].iter()).collect()
     } else {
         all_samples.iter().collect()
     };
@@ -270,10 +228,7 @@ fn signature_finding(scan: &ContextScan, kind: SignatureKind, facts: &MeshFacts)
         (Some(a), Some(b)) => format!(", {} .. {}", format_micros(a), format_micros(b)),
         _ => String::new(),
     };
-    let mut f = f.status(
-        status,
-        format!("{} {}{}: {}", total.count, title(kind), when, word),
-    );
+    let mut f = f.status(status, format!("{} {}{}: {}", total.count, title(kind), when, word));
     if let Some((i, s)) = keep.last() {
         f = f.evidence(format!("{}:{}: {}", i.name, s.line, s.text));
     }
@@ -299,10 +254,7 @@ fn signature_finding(scan: &ContextScan, kind: SignatureKind, facts: &MeshFacts)
         match kind {
             SignatureKind::RbacForbidden => {
                 if !facts.rbac.is_empty() {
-                    m.insert(
-                        "rbac_chain".into(),
-                        serde_json::to_value(&facts.rbac).unwrap_or(Value::Null),
-                    );
+                    m.insert("rbac_chain".into(), serde_json::to_value(&facts.rbac).unwrap_or(Value::Null));
                 }
                 m.insert(
                     "forbidden".into(),
@@ -322,10 +274,7 @@ fn signature_finding(scan: &ContextScan, kind: SignatureKind, facts: &MeshFacts)
                 );
             }
             SignatureKind::ServercaAuth => {
-                m.insert(
-                    "authenticator_errors".into(),
-                    json!(total.authenticator_errors),
-                );
+                m.insert("authenticator_errors".into(), json!(total.authenticator_errors));
                 m.insert("clusters".into(), tally_json(&total.clusters, 10));
             }
             SignatureKind::TlsBadCertificate => {}
@@ -373,12 +322,7 @@ fn merge(total: &mut SignatureStats, s: &SignatureStats) {
 }
 
 fn tally_json(t: &Tally, n: usize) -> Value {
-    Value::Array(
-        t.top(n)
-            .into_iter()
-            .map(|(k, c)| json!({"key": k, "count": c}))
-            .collect(),
-    )
+    Value::Array(t.top(n).into_iter().map(|(k, c)| json!({"key": k, "count": c})).collect())
 }
 
 fn human_bytes(b: u64) -> String {
@@ -389,11 +333,7 @@ fn human_bytes(b: u64) -> String {
         v /= 1024.0;
         i += 1;
     }
-    if i == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", U[i])
-    }
+    if i == 0 { format!("{b} B") } else { format!("{v:.1} {}", U[i]) }
 }
 
 #[cfg(test)]
@@ -421,19 +361,7 @@ mod tests {
         // Stopped ten minutes before the end.
         assert_eq!(persistence(&stats(6, 0, 50), w), Persistence::Transient);
         // A short log (3 minutes) with the errors throughout.
-        assert_eq!(
-            persistence(&stats(6, 0, 3), (Some(0), Some(3 * MINUTE_US))),
-            Persistence::Persistent
-        );
-        assert_eq!(
-            persistence(
-                &SignatureStats {
-                    count: 3,
-                    ..Default::default()
-                },
-                w
-            ),
-            Persistence::Unknown
-        );
+        assert_eq!(persistence(&stats(6, 0, 3), (Some(0), Some(3 * MINUTE_US))), Persistence::Persistent);
+        assert_eq!(persistence(&SignatureStats { count: 3, ..Default::default() }, w), Persistence::Unknown);
     }
 }

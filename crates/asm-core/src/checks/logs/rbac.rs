@@ -3,9 +3,7 @@
 //! of them to the service account istiod's Deployment really runs as, whether that is the user the log
 //! names, and what the API server itself answered to a SubjectAccessReview.
 
-use k8s_openapi::api::rbac::v1::{
-    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject,
-};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, Subject};
 use serde::Serialize;
 
 /// What was read from the cluster for one istiod Deployment.
@@ -63,8 +61,7 @@ pub struct RbacChain {
 }
 
 fn matches(list: &Option<Vec<String>>, want: &str) -> bool {
-    list.as_ref()
-        .is_some_and(|l| l.iter().any(|x| x == "*" || x == want))
+    list.as_ref().is_some_and(|l| l.iter().any(|x| x == "*" || x == want))
 }
 
 fn resource_matches(list: &[String], want: &str) -> bool {
@@ -72,22 +69,14 @@ fn resource_matches(list: &[String], want: &str) -> bool {
         Some((r, s)) => (r, Some(s)),
         None => (want, None),
     };
-    list.iter().any(|x| {
-        x == "*"
-            || x == want
-            || sub.is_some() && x == &format!("{res}/*")
-            || sub.is_none() && x == res
-    })
+    list.iter().any(|x| x == "*" || x == want || sub.is_some() && x == &format!("{res}/*") || sub.is_none() && x == res)
 }
 
 /// Does a rule grant `verb` on `resource` in `group` (list/watch cannot be narrowed by resourceNames)?
 pub fn rule_grants(rule: &PolicyRule, verb: &str, resource: &str, group: &str) -> bool {
     rule.verbs.iter().any(|v| v == "*" || v == verb)
         && matches(&rule.api_groups, group)
-        && rule
-            .resources
-            .as_ref()
-            .is_some_and(|r| resource_matches(r, resource))
+        && rule.resources.as_ref().is_some_and(|r| resource_matches(r, resource))
         && (rule.resource_names.as_ref().is_none_or(|n| n.is_empty())
             || !matches!(verb, "list" | "watch" | "create" | "deletecollection"))
 }
@@ -113,26 +102,14 @@ pub fn judge_chain(
 ) -> RbacChain {
     let (sa_ns, sa_name) = (&objs.service_account.0, &objs.service_account.1);
     let deployment_user = format!("system:serviceaccount:{sa_ns}:{sa_name}");
-    let name_of = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-        m.name.clone().unwrap_or_default()
-    };
+    let name_of = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| m.name.clone().unwrap_or_default();
     let grants = |rules: &Option<Vec<PolicyRule>>| {
-        rules
-            .as_ref()
-            .is_some_and(|rs| rs.iter().any(|r| rule_grants(r, verb, resource, api_group)))
+        rules.as_ref().is_some_and(|rs| rs.iter().any(|r| rule_grants(r, verb, resource, api_group)))
     };
-    let granting_cr: Vec<String> = objs
-        .cluster_roles
-        .iter()
-        .filter(|c| grants(&c.rules))
-        .map(|c| name_of(&c.metadata))
-        .collect();
-    let granting_roles_ns: Vec<String> = objs
-        .roles
-        .iter()
-        .filter(|r| grants(&r.rules))
-        .map(|r| name_of(&r.metadata))
-        .collect();
+    let granting_cr: Vec<String> =
+        objs.cluster_roles.iter().filter(|c| grants(&c.rules)).map(|c| name_of(&c.metadata)).collect();
+    let granting_roles_ns: Vec<String> =
+        objs.roles.iter().filter(|r| grants(&r.rules)).map(|r| name_of(&r.metadata)).collect();
     let mut istiod_roles: Vec<String> = objs
         .cluster_roles
         .iter()
@@ -143,40 +120,24 @@ pub fn judge_chain(
     let mut sa_bindings = Vec::new();
     let mut granting_bindings = Vec::new();
     for b in &objs.cluster_role_bindings {
-        let to_sa = b
-            .subjects
-            .as_ref()
-            .is_some_and(|ss| ss.iter().any(|s| subject_is(s, sa_ns, sa_name)));
+        let to_sa = b.subjects.as_ref().is_some_and(|ss| ss.iter().any(|s| subject_is(s, sa_ns, sa_name)));
         if !to_sa {
             continue;
         }
-        let label = format!(
-            "ClusterRoleBinding {} -> ClusterRole {}",
-            name_of(&b.metadata),
-            b.role_ref.name
-        );
+        let label = format!("ClusterRoleBinding {} -> ClusterRole {}", name_of(&b.metadata), b.role_ref.name);
         if b.role_ref.kind == "ClusterRole" && granting_cr.contains(&b.role_ref.name) {
             granting_bindings.push(label.clone());
         }
         sa_bindings.push(label);
     }
     for b in &objs.role_bindings {
-        let to_sa = b
-            .subjects
-            .as_ref()
-            .is_some_and(|ss| ss.iter().any(|s| subject_is(s, sa_ns, sa_name)));
+        let to_sa = b.subjects.as_ref().is_some_and(|ss| ss.iter().any(|s| subject_is(s, sa_ns, sa_name)));
         if !to_sa {
             continue;
         }
         let ns = b.metadata.namespace.clone().unwrap_or_default();
-        let label = format!(
-            "RoleBinding {ns}/{} -> {} {}",
-            name_of(&b.metadata),
-            b.role_ref.kind,
-            b.role_ref.name
-        );
-        let grants_it = (b.role_ref.kind == "ClusterRole"
-            && granting_cr.contains(&b.role_ref.name))
+        let label = format!("RoleBinding {ns}/{} -> {} {}", name_of(&b.metadata), b.role_ref.kind, b.role_ref.name);
+        let grants_it = (b.role_ref.kind == "ClusterRole" && granting_cr.contains(&b.role_ref.name))
             || (b.role_ref.kind == "Role" && granting_roles_ns.contains(&b.role_ref.name));
         if grants_it {
             granting_bindings.push(label.clone());
@@ -187,28 +148,17 @@ pub fn judge_chain(
     granting_roles.extend(granting_roles_ns.iter().map(|r| format!("Role {r}")));
     let what = format!(
         "{verb} {resource:?} in API group {api_group:?}{}",
-        namespace
-            .map(|n| format!(" in namespace {n}"))
-            .unwrap_or_default()
+        namespace.map(|n| format!(" in namespace {n}")).unwrap_or_default()
     );
     // Istio's charts bind each of istiod's ClusterRoles to its service account with a ClusterRoleBinding of the
     // same name: when a granting istiod role has no binding to the account, that binding is what is missing.
-    let istiod_granting: Vec<&String> = granting_roles
-        .iter()
-        .filter(|r| r.starts_with("istiod-"))
-        .collect();
+    let istiod_granting: Vec<&String> = granting_roles.iter().filter(|r| r.starts_with("istiod-")).collect();
     let missing_binding = || {
         istiod_granting.first().map(|r| {
-            match objs
-                .cluster_role_bindings
-                .iter()
-                .find(|b| b.metadata.name.as_deref() == Some(r.as_str()))
-            {
+            match objs.cluster_role_bindings.iter().find(|b| b.metadata.name.as_deref() == Some(r.as_str())) {
                 None => (
                     format!("ClusterRoleBinding {r}"),
-                    format!(
-                        "ClusterRoleBinding {r} is missing: nothing binds ClusterRole {r} to {deployment_user}"
-                    ),
+                    format!("ClusterRoleBinding {r} is missing: nothing binds ClusterRole {r} to {deployment_user}"),
                 ),
                 Some(b) => {
                     let subjects: Vec<String> = b
@@ -238,10 +188,7 @@ pub fn judge_chain(
         && logged_user.starts_with("system:serviceaccount:")
         && logged_user != deployment_user
     {
-        Some(format!(
-            "the log names {logged_user} but Deployment {} runs as {deployment_user}",
-            objs.deployment
-        ))
+        Some(format!("the log names {logged_user} but Deployment {} runs as {deployment_user}", objs.deployment))
     } else if granting_roles.is_empty() {
         Some(format!("no ClusterRole or Role grants {what}"))
     } else if granting_bindings.is_empty() {
@@ -253,19 +200,12 @@ pub fn judge_chain(
             short_list(&granting_roles)
         ))
     } else {
-        subject_access
-            .as_ref()
-            .filter(|s| !s.allowed && s.error.is_none())
-            .map(|sar| {
-                format!(
-                    "the API server still denies it{}",
-                    if sar.reason.is_empty() {
-                        String::new()
-                    } else {
-                        format!(": {}", sar.reason)
-                    }
-                )
-            })
+        subject_access.as_ref().filter(|s| !s.allowed && s.error.is_none()).map(|sar| {
+            format!(
+                "the API server still denies it{}",
+                if sar.reason.is_empty() { String::new() } else { format!(": {}", sar.reason) }
+            )
+        })
     };
     RbacChain {
         deployment: objs.deployment.clone(),
@@ -287,15 +227,10 @@ pub fn judge_chain(
 
 /// istiod's own roles first (they are the ones the runbook means), then at most three others and a count.
 pub fn short_list(roles: &[String]) -> String {
-    let (mut ours, others): (Vec<&String>, Vec<&String>) =
-        roles.iter().partition(|r| r.starts_with("istiod-"));
+    let (mut ours, others): (Vec<&String>, Vec<&String>) = roles.iter().partition(|r| r.starts_with("istiod-"));
     let extra = others.len().saturating_sub(3);
     ours.extend(others.into_iter().take(3));
-    let mut s = ours
-        .iter()
-        .map(|r| r.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let mut s = ours.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
     if extra > 0 {
         s.push_str(&format!(" and {extra} more"));
     }
@@ -344,36 +279,13 @@ mod tests {
     fn missing_binding_and_wrong_sa_are_named() {
         let mut o = objs();
         o.cluster_role_bindings.clear();
-        let c = judge_chain(
-            &o,
-            "list",
-            "customresourcedefinitions",
-            "apiextensions.k8s.io",
-            None,
-            "",
-            None,
-        );
-        assert_eq!(
-            c.missing.as_deref(),
-            Some("ClusterRoleBinding istiod-clusterrole-istio-system")
-        );
-        assert!(
-            c.broken
-                .unwrap()
-                .contains("ClusterRoleBinding istiod-clusterrole-istio-system is missing"),
-        );
+        let c = judge_chain(&o, "list", "customresourcedefinitions", "apiextensions.k8s.io", None, "", None);
+        assert_eq!(c.missing.as_deref(), Some("ClusterRoleBinding istiod-clusterrole-istio-system"));
+        assert!(c.broken.unwrap().contains("ClusterRoleBinding istiod-clusterrole-istio-system is missing"),);
         // Near miss: the binding exists under the expected name but names another account.
         let mut o = objs();
         o.cluster_role_bindings[0].subjects.as_mut().unwrap()[0].name = "other".into();
-        let c = judge_chain(
-            &o,
-            "list",
-            "customresourcedefinitions",
-            "apiextensions.k8s.io",
-            None,
-            "",
-            None,
-        );
+        let c = judge_chain(&o, "list", "customresourcedefinitions", "apiextensions.k8s.io", None, "", None);
         assert!(
             c.broken
                 .unwrap()
@@ -388,16 +300,8 @@ mod tests {
             "system:serviceaccount:istio-system:istiod-service-account",
             None,
         );
-        assert!(
-            c.broken
-                .unwrap()
-                .contains("runs as system:serviceaccount:istio-system:istiod")
-        );
+        assert!(c.broken.unwrap().contains("runs as system:serviceaccount:istio-system:istiod"));
         let c = judge_chain(&objs(), "list", "secrets", "", None, "", None);
-        assert!(
-            c.broken
-                .unwrap()
-                .starts_with("no ClusterRole or Role grants")
-        );
+        assert!(c.broken.unwrap().starts_with("no ClusterRole or Role grants"));
     }
 }

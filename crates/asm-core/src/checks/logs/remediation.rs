@@ -35,11 +35,7 @@ pub fn sar_text(s: &super::rbac::SubjectAccess) -> String {
         Some(e) => format!("SubjectAccessReview could not run: {e}"),
         None if s.allowed => format!(
             "SubjectAccessReview: allowed=true{}",
-            if s.reason.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", s.reason)
-            }
+            if s.reason.is_empty() { String::new() } else { format!(" ({})", s.reason) }
         ),
         None => format!(
             "SubjectAccessReview: allowed=false{}{}",
@@ -54,18 +50,11 @@ pub fn sar_text(s: &super::rbac::SubjectAccess) -> String {
 }
 
 fn kubectl(facts: &MeshFacts, context: &str) -> KubectlCommand {
-    KubectlCommand::new(
-        facts.kubeconfig.as_deref(),
-        (!context.is_empty()).then_some(context),
-    )
+    KubectlCommand::new(facts.kubeconfig.as_deref(), (!context.is_empty()).then_some(context))
 }
 
 fn ns(facts: &MeshFacts) -> &str {
-    if facts.istio_namespace.is_empty() {
-        "istio-system"
-    } else {
-        &facts.istio_namespace
-    }
+    if facts.istio_namespace.is_empty() { "istio-system" } else { &facts.istio_namespace }
 }
 
 /// (remediation steps, commands run, extra evidence).
@@ -83,75 +72,40 @@ pub fn remediation_for(
 }
 
 fn restart_commands(context: &str, facts: &MeshFacts) -> Vec<String> {
-    let deployments = if facts.deployments.is_empty() {
-        vec!["istiod".to_owned()]
-    } else {
-        facts.deployments.clone()
-    };
+    let deployments = if facts.deployments.is_empty() { vec!["istiod".to_owned()] } else { facts.deployments.clone() };
     deployments
         .iter()
         .map(|d| {
-            kubectl(facts, context)
-                .args([
-                    "rollout",
-                    "restart",
-                    &format!("deployment/{d}"),
-                    "-n",
-                    ns(facts),
-                ])
-                .render()
+            kubectl(facts, context).args(["rollout", "restart", &format!("deployment/{d}"), "-n", ns(facts)]).render()
         })
         .collect()
 }
 
-fn tls(
-    context: &str,
-    s: &SignatureStats,
-    facts: &MeshFacts,
-) -> (Vec<String>, Vec<String>, Vec<String>) {
+fn tls(context: &str, s: &SignatureStats, facts: &MeshFacts) -> (Vec<String>, Vec<String>, Vec<String>) {
     let mut steps = Vec::new();
     let mut evidence = Vec::new();
-    let peers: Vec<String> = s
-        .peers
-        .top(5)
-        .into_iter()
-        .map(|(ip, n)| format!("{ip} ({n}×)"))
-        .collect();
+    let peers: Vec<String> = s.peers.top(5).into_iter().map(|(ip, n)| format!("{ip} ({n}×)")).collect();
     if !peers.is_empty() {
-        evidence.push(format!(
-            "peers that rejected istiod's certificate: {}",
-            peers.join(", ")
-        ));
+        evidence.push(format!("peers that rejected istiod's certificate: {}", peers.join(", ")));
     }
-    let bad: Vec<&Finding> = facts
-        .webhook
-        .iter()
-        .filter(|f| matches!(f.status, Status::Fail | Status::Error))
-        .collect();
-    let bad_word = if bad.iter().any(|f| f.status == Status::Error) {
-        "a bad or unreadable caBundle"
-    } else {
-        "a bad caBundle"
-    };
+    let bad: Vec<&Finding> =
+        facts.webhook.iter().filter(|f| matches!(f.status, Status::Fail | Status::Error)).collect();
+    let bad_word =
+        if bad.iter().any(|f| f.status == Status::Error) { "a bad or unreadable caBundle" } else { "a bad caBundle" };
     if facts.webhook.is_empty() {
-        let ctx = if context.is_empty() {
-            String::new()
-        } else {
-            format!(" --context={}", shell_quote(context))
-        };
+        let ctx = if context.is_empty() { String::new() } else { format!(" --context={}", shell_quote(context)) };
         steps.push(format!(
             "Check the sidecar injector's caBundle (runbook steps 1-2): kubectl asm-tls webhook{ctx}, or by hand: {}",
             kubectl(facts, context).args([
-                "get", "mutatingwebhookconfiguration", "istio-sidecar-injector",
+                "get",
+                "mutatingwebhookconfiguration",
+                "istio-sidecar-injector",
                 "-o=jsonpath={.webhooks[0].clientConfig.caBundle}"
             ])
         ));
     } else {
         for f in &facts.webhook {
-            evidence.push(format!(
-                "caBundle check {}: {} — {}",
-                f.target, f.status, f.summary
-            ));
+            evidence.push(format!("caBundle check {}: {} — {}", f.target, f.status, f.summary));
         }
         if bad.is_empty() {
             steps.push("Every injector webhook's caBundle is present and matches istiod's CA: the rejecting peers are likely clients with a stale trust bundle; find them by IP: kubectl get pods -A -o wide | grep <IP>".into());
@@ -163,35 +117,22 @@ fn tls(
         }
     }
     for c in restart_commands(context, facts) {
-        steps.push(format!(
-            "Restart istiod to make it rescan the webhook and reinstall the caBundle: {c}"
-        ));
+        steps.push(format!("Restart istiod to make it rescan the webhook and reinstall the caBundle: {c}"));
     }
     if !peers.is_empty() {
         steps.push(format!(
             "Find the peers: {}",
-            kubectl(facts, context)
-                .args(["get", "pods", "-A", "-o", "wide"])
-                .render()
+            kubectl(facts, context).args(["get", "pods", "-A", "-o", "wide"]).render()
                 + &format!(
                     " | grep -E '{}'",
-                    s.peers
-                        .top(5)
-                        .iter()
-                        .map(|(ip, _)| ip.replace('.', "\\."))
-                        .collect::<Vec<_>>()
-                        .join("|")
+                    s.peers.top(5).iter().map(|(ip, _)| ip.replace('.', "\\.")).collect::<Vec<_>>().join("|")
                 )
         ));
     }
     (steps, Vec::new(), evidence)
 }
 
-fn rbac(
-    context: &str,
-    s: &SignatureStats,
-    facts: &MeshFacts,
-) -> (Vec<String>, Vec<String>, Vec<String>) {
+fn rbac(context: &str, s: &SignatureStats, facts: &MeshFacts) -> (Vec<String>, Vec<String>, Vec<String>) {
     let mut steps = Vec::new();
     let mut evidence = Vec::new();
     let mut commands = Vec::new();
@@ -212,19 +153,11 @@ fn rbac(
     if number.is_none() {
         fetch.push(format!(
             "PROJECT_NUMBER=$(gcloud projects describe {} --format='value(projectNumber)')",
-            if project.is_some() {
-                shell_quote(&pid)
-            } else {
-                "\"${PROJECT_ID}\"".into()
-            }
+            if project.is_some() { shell_quote(&pid) } else { "\"${PROJECT_ID}\"".into() }
         ));
     }
     let q = |v: &str| {
-        if v.starts_with("${") {
-            format!("\"{v}\"")
-        } else {
-            shell_quote(v)
-        }
+        if v.starts_with("${") { format!("\"{v}\"") } else { shell_quote(v) }
     };
     let binding = format!(
         "gcloud projects add-iam-policy-binding {} --member \"serviceAccount:service-{}@gcp-sa-meshdataplane.iam.gserviceaccount.com\" --role roles/meshdataplane.serviceAgent",
@@ -235,11 +168,7 @@ fn rbac(
         "gcloud projects get-iam-policy {} --flatten='bindings[].members' --filter='bindings.role:roles/meshdataplane.serviceAgent' --format='value(bindings.members)'",
         q(&pid)
     );
-    let prefix = if fetch.is_empty() {
-        String::new()
-    } else {
-        format!("{}; ", fetch.join("; "))
-    };
+    let prefix = if fetch.is_empty() { String::new() } else { format!("{}; ", fetch.join("; ")) };
     steps.push(format!(
         "Managed data plane (ASM on GKE): check the IAM binding: {prefix}{check} — if service-{pnum}@gcp-sa-meshdataplane.iam.gserviceaccount.com is missing, add it: {binding}"
     ));
@@ -249,26 +178,17 @@ fn rbac(
                 "auth".to_owned(),
                 "can-i".into(),
                 fm.verb.clone(),
-                if fm.api_group.is_empty() {
-                    fm.resource.clone()
-                } else {
-                    format!("{}.{}", fm.resource, fm.api_group)
-                },
+                if fm.api_group.is_empty() { fm.resource.clone() } else { format!("{}.{}", fm.resource, fm.api_group) },
                 format!("--as={}", fm.user),
             ];
             if let Some(n) = &fm.namespace {
                 args.extend(["-n".into(), n.clone()]);
             }
-            steps.push(format!(
-                "Ask the API server (runbook step 2): {}",
-                kubectl(facts, context).args(args)
-            ));
+            steps.push(format!("Ask the API server (runbook step 2): {}", kubectl(facts, context).args(args)));
         }
         steps.push(format!(
             "Check the RBAC chain (runbook steps 2-4): {} ; {}",
-            kubectl(facts, context)
-                .args(["get", "clusterroles,clusterrolebindings", "-o", "wide"])
-                .render()
+            kubectl(facts, context).args(["get", "clusterroles,clusterrolebindings", "-o", "wide"]).render()
                 + " | grep istiod",
             kubectl(facts, context).args([
                 "get",
@@ -290,11 +210,7 @@ fn rbac(
                 "auth".to_owned(),
                 "can-i".into(),
                 c.verb.clone(),
-                if c.api_group.is_empty() {
-                    c.resource.clone()
-                } else {
-                    format!("{}.{}", c.resource, c.api_group)
-                },
+                if c.api_group.is_empty() { c.resource.clone() } else { format!("{}.{}", c.resource, c.api_group) },
                 format!("--as={}", c.deployment_user),
             ];
             if let Some(n) = &c.namespace {
@@ -313,10 +229,7 @@ fn rbac(
                 c.granting_bindings.join(", "),
                 sar.as_ref().map(|s| format!("; {s}")).unwrap_or_default()
             ));
-            let asked = format!(
-                "{can_i} → {}",
-                sar.unwrap_or_else(|| "not asked".to_owned())
-            );
+            let asked = format!("{can_i} → {}", sar.unwrap_or_else(|| "not asked".to_owned()));
             match (&c.broken, &c.missing) {
                 (Some(b), Some(m)) => {
                     let key = format!("{}\u{0}{m}", c.deployment);
@@ -343,22 +256,20 @@ fn rbac(
                 .find(|c| c.deployment == deployment)
                 .map(|c| c.deployment_user.clone())
                 .unwrap_or_default();
-            let recreate = match (
-                missing.strip_prefix("ClusterRoleBinding "),
-                sa.strip_prefix("system:serviceaccount:"),
-            ) {
-                (Some(name), Some(ns_sa)) => format!(
-                    ", or recreate it: {}",
-                    kubectl(facts, context).args([
-                        "create",
-                        "clusterrolebinding",
-                        name,
-                        &format!("--clusterrole={name}"),
-                        &format!("--serviceaccount={ns_sa}"),
-                    ])
-                ),
-                _ => String::new(),
-            };
+            let recreate =
+                match (missing.strip_prefix("ClusterRoleBinding "), sa.strip_prefix("system:serviceaccount:")) {
+                    (Some(name), Some(ns_sa)) => format!(
+                        ", or recreate it: {}",
+                        kubectl(facts, context).args([
+                            "create",
+                            "clusterrolebinding",
+                            name,
+                            &format!("--clusterrole={name}"),
+                            &format!("--serviceaccount={ns_sa}"),
+                        ])
+                    ),
+                    _ => String::new(),
+                };
             steps.push(format!(
                 "{deployment}: {broken}. Ask the API server (runbook step 2): {}. Rerun the installation (istioctl install / asmcli / helm) with the same revision to recreate istiod's ClusterRoles and bindings{recreate}; then restart istiod: {restart}",
                 asked.join(" ; ")
@@ -368,22 +279,13 @@ fn rbac(
     (steps, commands, evidence)
 }
 
-fn serverca(
-    context: &str,
-    s: &SignatureStats,
-    facts: &MeshFacts,
-) -> (Vec<String>, Vec<String>, Vec<String>) {
+fn serverca(context: &str, s: &SignatureStats, facts: &MeshFacts) -> (Vec<String>, Vec<String>, Vec<String>) {
     let mut steps = Vec::new();
     let mut evidence = Vec::new();
     for (a, e) in &s.authenticator_errors {
         evidence.push(format!("{a}: {e}"));
     }
-    let clients: Vec<String> = s
-        .peers
-        .top(5)
-        .into_iter()
-        .map(|(ip, n)| format!("{ip} ({n}×)"))
-        .collect();
+    let clients: Vec<String> = s.peers.top(5).into_iter().map(|(ip, n)| format!("{ip} ({n}×)")).collect();
     if !clients.is_empty() {
         evidence.push(format!("clients refused: {}", clients.join(", ")));
     }
@@ -396,7 +298,8 @@ fn serverca(
         steps.push("The API server cannot verify the token's signature: the token comes from another cluster (multi-cluster without the right remote secret) or the service-account signing key rotated; restart the client pod to get a fresh token".into());
     }
     if has("token expired") {
-        steps.push("The token has expired: restart the client pod; check the kubelet refreshes projected tokens".into());
+        steps
+            .push("The token has expired: restart the client pod; check the kubelet refreshes projected tokens".into());
     }
     if has("token audience") || has("token issuer") {
         steps.push("Audience/issuer mismatch: istiod accepts audiences from TOKEN_AUDIENCES (default istio-ca); check the proxy's istio-token volume audience and the trust domain".into());
@@ -413,11 +316,7 @@ fn serverca(
     if has("no token") {
         steps.push("The client sent no bearer token: with JWT_POLICY=first-party-jwt or an old proxy the token is not mounted; align the proxy and istiod's JWT policy".into());
     }
-    let policy = facts
-        .jwt_policy
-        .as_deref()
-        .map(|p| format!(" (istiod runs with JWT_POLICY={p})"))
-        .unwrap_or_default();
+    let policy = facts.jwt_policy.as_deref().map(|p| format!(" (istiod runs with JWT_POLICY={p})")).unwrap_or_default();
     steps.push(format!(
         "Check the JWT policy{policy}: third-party-jwt needs the projected token with audience {}: {}",
         facts.token_audience.as_deref().unwrap_or("istio-ca"),
@@ -430,12 +329,7 @@ fn serverca(
         steps.push(format!(
             "Find the refused clients: {} | grep -E '{}'",
             kubectl(facts, context).args(["get", "pods", "-A", "-o", "wide"]),
-            s.peers
-                .top(5)
-                .iter()
-                .map(|(ip, _)| ip.replace('.', "\\."))
-                .collect::<Vec<_>>()
-                .join("|")
+            s.peers.top(5).iter().map(|(ip, _)| ip.replace('.', "\\.")).collect::<Vec<_>>().join("|")
         ));
     }
     (steps, Vec::new(), evidence)
@@ -452,24 +346,15 @@ pub fn follow_up_error(
     by_hand: Option<String>,
     kubeconfig: Option<&str>,
 ) -> Finding {
-    let facts = MeshFacts {
-        kubeconfig: kubeconfig.map(str::to_owned),
-        ..Default::default()
-    };
+    let facts = MeshFacts { kubeconfig: kubeconfig.map(str::to_owned), ..Default::default() };
     let who = if context.is_empty() {
         "the current context's user".to_owned()
     } else {
         format!("the user of context {context}")
     };
     let wanted: Vec<String> = grant.iter().map(|(v, r)| format!("{v} {r}")).collect();
-    let checks: Vec<String> = grant
-        .iter()
-        .map(|(v, r)| {
-            kubectl(&facts, context)
-                .args(["auth", "can-i", v, r])
-                .render()
-        })
-        .collect();
+    let checks: Vec<String> =
+        grant.iter().map(|(v, r)| kubectl(&facts, context).args(["auth", "can-i", v, r]).render()).collect();
     let mut f = Finding::new(check, context, format!("follow-up: {step}"))
         .status(
             Status::Error,

@@ -54,30 +54,23 @@ impl PeerAuthentication {
     /// Read one from its JSON form (as the API server or `kubectl get -o json` returns it).
     pub fn from_json(v: &serde_json::Value) -> Result<Self, String> {
         let meta = &v["metadata"];
-        let name = meta["name"]
-            .as_str()
-            .ok_or("PeerAuthentication without metadata.name")?
-            .to_owned();
+        let name = meta["name"].as_str().ok_or("PeerAuthentication without metadata.name")?.to_owned();
         let namespace = meta["namespace"].as_str().unwrap_or_default().to_owned();
         let spec = &v["spec"];
         let mode_of = |m: &serde_json::Value| -> Result<MtlsMode, String> {
             let s = m["mode"].as_str().unwrap_or("UNSET");
-            MtlsMode::parse(s).ok_or_else(|| {
-                format!("PeerAuthentication {namespace}/{name} has unknown mtls mode {s:?}")
-            })
+            MtlsMode::parse(s)
+                .ok_or_else(|| format!("PeerAuthentication {namespace}/{name} has unknown mtls mode {s:?}"))
         };
-        let selector = spec["selector"]["matchLabels"].as_object().map(|labels| {
-            labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                .collect()
-        });
+        let selector = spec["selector"]["matchLabels"]
+            .as_object()
+            .map(|labels| labels.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect());
         let mut port_level = BTreeMap::new();
         if let Some(ports) = spec["portLevelMtls"].as_object() {
             for (port, m) in ports {
-                let port: u32 = port.parse().map_err(|_| {
-                    format!("PeerAuthentication {namespace}/{name}: port {port:?} is not a number")
-                })?;
+                let port: u32 = port
+                    .parse()
+                    .map_err(|_| format!("PeerAuthentication {namespace}/{name}: port {port:?} is not a number"))?;
                 port_level.insert(port, mode_of(m)?);
             }
         }
@@ -85,10 +78,7 @@ impl PeerAuthentication {
             mode: mode_of(&spec["mtls"])?,
             namespace: namespace.clone(),
             name,
-            created: meta["creationTimestamp"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
+            created: meta["creationTimestamp"].as_str().unwrap_or_default().to_owned(),
             selector,
             port_level,
         })
@@ -150,14 +140,7 @@ impl EffectiveMode {
             .decided_by
             .iter()
             .filter(|d| d.level != Level::Default)
-            .map(|d| {
-                format!(
-                    "{} {} {}",
-                    format!("{:?}", d.level).to_lowercase(),
-                    d.resource,
-                    d.mode.as_str()
-                )
-            })
+            .map(|d| format!("{} {} {}", format!("{:?}", d.level).to_lowercase(), d.resource, d.mode.as_str()))
             .collect();
         if steps.is_empty() {
             "no PeerAuthentication applies: PERMISSIVE by default".into()
@@ -177,56 +160,30 @@ pub fn effective_mode(
 ) -> EffectiveMode {
     let mut ignored = Vec::new();
     let mut oldest = |mut candidates: Vec<&PeerAuthentication>| -> Option<PeerAuthentication> {
-        candidates.sort_by(|a, b| {
-            (a.created.as_str(), a.name.as_str()).cmp(&(b.created.as_str(), b.name.as_str()))
-        });
+        candidates.sort_by(|a, b| (a.created.as_str(), a.name.as_str()).cmp(&(b.created.as_str(), b.name.as_str())));
         let mut it = candidates.into_iter();
         let winner = it.next().cloned();
         ignored.extend(it.map(PeerAuthentication::key));
         winner
     };
 
-    let mesh = oldest(
-        policies
-            .iter()
-            .filter(|p| p.namespace == root_namespace && p.is_wide())
-            .collect(),
-    );
+    let mesh = oldest(policies.iter().filter(|p| p.namespace == root_namespace && p.is_wide()).collect());
     let ns = if namespace == root_namespace {
         None
     } else {
-        oldest(
-            policies
-                .iter()
-                .filter(|p| p.namespace == namespace && p.is_wide())
-                .collect(),
-        )
+        oldest(policies.iter().filter(|p| p.namespace == namespace && p.is_wide()).collect())
     };
     // A selector policy in the root namespace applies only to workloads in the root namespace.
-    let workload = oldest(
-        policies
-            .iter()
-            .filter(|p| p.namespace == namespace && p.selects(labels))
-            .collect(),
-    );
+    let workload = oldest(policies.iter().filter(|p| p.namespace == namespace && p.selects(labels)).collect());
 
     let mut mode = MtlsMode::Permissive;
-    let mut decided_by = vec![Decision {
-        level: Level::Default,
-        resource: "(no policy: PERMISSIVE)".into(),
-        mode,
-    }];
-    let mut apply =
-        |level: Level, pa: &PeerAuthentication, m: MtlsMode, decided_by: &mut Vec<Decision>| {
-            decided_by.push(Decision {
-                level,
-                resource: pa.key(),
-                mode: m,
-            });
-            if m != MtlsMode::Unset {
-                mode = m;
-            }
-        };
+    let mut decided_by = vec![Decision { level: Level::Default, resource: "(no policy: PERMISSIVE)".into(), mode }];
+    let mut apply = |level: Level, pa: &PeerAuthentication, m: MtlsMode, decided_by: &mut Vec<Decision>| {
+        decided_by.push(Decision { level, resource: pa.key(), mode: m });
+        if m != MtlsMode::Unset {
+            mode = m;
+        }
+    };
     if let Some(p) = &mesh {
         apply(Level::Mesh, p, p.mode, &mut decided_by);
     }
@@ -239,12 +196,7 @@ pub fn effective_mode(
             apply(Level::Port, p, *m, &mut decided_by);
         }
     }
-    EffectiveMode {
-        mode,
-        port,
-        decided_by,
-        ignored,
-    }
+    EffectiveMode { mode, port, decided_by, ignored }
 }
 
 #[cfg(test)]
@@ -263,20 +215,14 @@ mod tests {
             namespace: ns.into(),
             name: name.into(),
             created: created.into(),
-            selector: sel.map(|s| {
-                s.iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect()
-            }),
+            selector: sel.map(|s| s.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
             mode,
             port_level: ports.iter().copied().collect(),
         }
     }
 
     fn labels(l: &[(&str, &str)]) -> BTreeMap<String, String> {
-        l.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+        l.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
     #[test]
@@ -289,55 +235,18 @@ mod tests {
     #[test]
     fn namespace_overrides_mesh_and_unset_inherits() {
         let pols = [
-            pa(
-                "istio-system",
-                "default",
-                "2024-01-01T00:00:00Z",
-                None,
-                MtlsMode::Strict,
-                &[],
-            ),
-            pa(
-                "sample",
-                "default",
-                "2024-01-02T00:00:00Z",
-                None,
-                MtlsMode::Unset,
-                &[],
-            ),
+            pa("istio-system", "default", "2024-01-01T00:00:00Z", None, MtlsMode::Strict, &[]),
+            pa("sample", "default", "2024-01-02T00:00:00Z", None, MtlsMode::Unset, &[]),
         ];
-        assert_eq!(
-            effective_mode("istio-system", &pols, "sample", &labels(&[]), None).mode,
-            MtlsMode::Strict
-        );
-        let pols = [
-            pols[0].clone(),
-            pa(
-                "sample",
-                "default",
-                "2024-01-02T00:00:00Z",
-                None,
-                MtlsMode::Permissive,
-                &[],
-            ),
-        ];
-        assert_eq!(
-            effective_mode("istio-system", &pols, "sample", &labels(&[]), None).mode,
-            MtlsMode::Permissive
-        );
+        assert_eq!(effective_mode("istio-system", &pols, "sample", &labels(&[]), None).mode, MtlsMode::Strict);
+        let pols = [pols[0].clone(), pa("sample", "default", "2024-01-02T00:00:00Z", None, MtlsMode::Permissive, &[])];
+        assert_eq!(effective_mode("istio-system", &pols, "sample", &labels(&[]), None).mode, MtlsMode::Permissive);
     }
 
     #[test]
     fn port_level_applies_only_through_a_workload_selector() {
         let pols = [
-            pa(
-                "sample",
-                "ns",
-                "2024-01-01T00:00:00Z",
-                None,
-                MtlsMode::Strict,
-                &[(8080, MtlsMode::Disable)],
-            ),
+            pa("sample", "ns", "2024-01-01T00:00:00Z", None, MtlsMode::Strict, &[(8080, MtlsMode::Disable)]),
             pa(
                 "sample",
                 "httpbin",
@@ -348,22 +257,12 @@ mod tests {
             ),
         ];
         let l = labels(&[("app", "httpbin")]);
-        assert_eq!(
-            effective_mode("istio-system", &pols, "sample", &l, Some(8080)).mode,
-            MtlsMode::Strict
-        );
+        assert_eq!(effective_mode("istio-system", &pols, "sample", &l, Some(8080)).mode, MtlsMode::Strict);
         let e = effective_mode("istio-system", &pols, "sample", &l, Some(9090));
         assert_eq!(e.mode, MtlsMode::Disable);
         assert_eq!(e.decided_by.last().unwrap().level, Level::Port);
         assert_eq!(
-            effective_mode(
-                "istio-system",
-                &pols,
-                "sample",
-                &labels(&[("app", "other")]),
-                Some(9090)
-            )
-            .mode,
+            effective_mode("istio-system", &pols, "sample", &labels(&[("app", "other")]), Some(9090)).mode,
             MtlsMode::Strict
         );
     }
@@ -371,22 +270,8 @@ mod tests {
     #[test]
     fn oldest_wins_and_the_other_is_reported() {
         let pols = [
-            pa(
-                "sample",
-                "newer",
-                "2024-02-01T00:00:00Z",
-                None,
-                MtlsMode::Permissive,
-                &[],
-            ),
-            pa(
-                "sample",
-                "older",
-                "2024-01-01T00:00:00Z",
-                None,
-                MtlsMode::Strict,
-                &[],
-            ),
+            pa("sample", "newer", "2024-02-01T00:00:00Z", None, MtlsMode::Permissive, &[]),
+            pa("sample", "older", "2024-01-01T00:00:00Z", None, MtlsMode::Strict, &[]),
         ];
         let e = effective_mode("istio-system", &pols, "sample", &labels(&[]), None);
         assert_eq!(e.mode, MtlsMode::Strict);
@@ -395,23 +280,10 @@ mod tests {
 
     #[test]
     fn root_namespace_selector_does_not_leak_into_other_namespaces() {
-        let pols = [pa(
-            "istio-system",
-            "sel",
-            "2024-01-01T00:00:00Z",
-            Some(&[("app", "httpbin")]),
-            MtlsMode::Strict,
-            &[],
-        )];
+        let pols =
+            [pa("istio-system", "sel", "2024-01-01T00:00:00Z", Some(&[("app", "httpbin")]), MtlsMode::Strict, &[])];
         assert_eq!(
-            effective_mode(
-                "istio-system",
-                &pols,
-                "sample",
-                &labels(&[("app", "httpbin")]),
-                None
-            )
-            .mode,
+            effective_mode("istio-system", &pols, "sample", &labels(&[("app", "httpbin")]), None).mode,
             MtlsMode::Permissive
         );
     }
@@ -423,12 +295,7 @@ mod tests {
         let p = PeerAuthentication::from_json(&v).unwrap();
         assert_eq!(p.mode, MtlsMode::Strict);
         assert_eq!(p.port_level.get(&8080), Some(&MtlsMode::Disable));
-        let bad =
-            serde_json::json!({"metadata": {"name": "x"}, "spec": {"mtls": {"mode": "STRICTEST"}}});
-        assert!(
-            PeerAuthentication::from_json(&bad)
-                .unwrap_err()
-                .contains("STRICTEST")
-        );
+        let bad = serde_json::json!({"metadata": {"name": "x"}, "spec": {"mtls": {"mode": "STRICTEST"}}});
+        assert!(PeerAuthentication::from_json(&bad).unwrap_err().contains("STRICTEST"));
     }
 }

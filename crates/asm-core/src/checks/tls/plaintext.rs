@@ -36,9 +36,13 @@ pub enum Inconclusive {
 #[serde(tag = "outcome", rename_all = "kebab-case")]
 pub enum PlaintextVerdict {
     /// The server closed or reset the connection without an HTTP answer: TLS is required.
-    Rejected { curl: CurlError },
+    Rejected {
+        curl: CurlError,
+    },
     /// An HTTP response came back over plain text.
-    Answered { http_code: u16 },
+    Answered {
+        http_code: u16,
+    },
     Inconclusive {
         reason: Inconclusive,
         detail: String,
@@ -51,33 +55,22 @@ pub fn judge(out: &ExecOutput) -> PlaintextVerdict {
     let status = http_code(&out.stdout);
 
     if let ExitReport::StartFailed { message } = &out.exit {
-        let reason = if says_executable_missing(message) {
-            Inconclusive::CurlMissing
-        } else {
-            Inconclusive::Unrecognized
-        };
-        return PlaintextVerdict::Inconclusive {
-            reason,
-            detail: message.clone(),
-        };
+        let reason =
+            if says_executable_missing(message) { Inconclusive::CurlMissing } else { Inconclusive::Unrecognized };
+        return PlaintextVerdict::Inconclusive { reason, detail: message.clone() };
     }
     if let Some(code) = status {
         return PlaintextVerdict::Answered { http_code: code };
     }
     // curl's own line is the most faithful signal; fall back to the exit status when stderr was lost.
-    let code = curl
-        .as_ref()
-        .map(|c| c.code)
-        .or_else(|| out.exit.code().filter(|c| *c != 0));
+    let code = curl.as_ref().map(|c| c.code).or_else(|| out.exit.code().filter(|c| *c != 0));
     match code {
-        Some(CURLE_RECV_ERROR | CURLE_GOT_NOTHING | CURLE_SEND_ERROR) => {
-            PlaintextVerdict::Rejected {
-                curl: curl.unwrap_or_else(|| CurlError {
-                    code: code.unwrap_or_default(),
-                    message: "(no message on stderr)".into(),
-                }),
-            }
-        }
+        Some(CURLE_RECV_ERROR | CURLE_GOT_NOTHING | CURLE_SEND_ERROR) => PlaintextVerdict::Rejected {
+            curl: curl.unwrap_or_else(|| CurlError {
+                code: code.unwrap_or_default(),
+                message: "(no message on stderr)".into(),
+            }),
+        },
         Some(CURLE_COULDNT_RESOLVE_HOST) => inconclusive(Inconclusive::NameNotResolved, curl, out),
         Some(CURLE_COULDNT_CONNECT) => inconclusive(Inconclusive::ConnectionRefused, curl, out),
         Some(CURLE_OPERATION_TIMEDOUT) => inconclusive(Inconclusive::Timeout, curl, out),
@@ -91,11 +84,7 @@ pub fn judge(out: &ExecOutput) -> PlaintextVerdict {
     }
 }
 
-fn inconclusive(
-    reason: Inconclusive,
-    curl: Option<CurlError>,
-    out: &ExecOutput,
-) -> PlaintextVerdict {
+fn inconclusive(reason: Inconclusive, curl: Option<CurlError>, out: &ExecOutput) -> PlaintextVerdict {
     let detail = match curl {
         Some(c) => format!("curl: ({}) {}", c.code, c.message),
         None => first_line(&out.stderr).unwrap_or_else(|| out.describe_exit()),
@@ -104,10 +93,7 @@ fn inconclusive(
 }
 
 fn first_line(s: &str) -> Option<String> {
-    s.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .map(str::to_owned)
+    s.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_owned)
 }
 
 /// Where the signals disagree (say the runtime reported exit 0 while curl printed error 56), a line saying
@@ -159,20 +145,12 @@ mod tests {
     use super::*;
 
     fn out(stdout: &str, stderr: &str, exit: ExitReport) -> ExecOutput {
-        ExecOutput {
-            stdout: stdout.into(),
-            stderr: stderr.into(),
-            exit,
-        }
+        ExecOutput { stdout: stdout.into(), stderr: stderr.into(), exit }
     }
 
     #[test]
     fn reset_is_rejected_even_when_the_runtime_lost_the_exit_status() {
-        let o = out(
-            "000",
-            "curl: (56) Recv failure: Connection reset by peer\n",
-            ExitReport::Unreported,
-        );
+        let o = out("000", "curl: (56) Recv failure: Connection reset by peer\n", ExitReport::Unreported);
         assert!(matches!(judge(&o), PlaintextVerdict::Rejected { curl } if curl.code == 56));
     }
 
@@ -190,11 +168,7 @@ mod tests {
 
     #[test]
     fn disagreement_is_reported() {
-        let o = out(
-            "000",
-            "curl: (56) Recv failure: Connection reset by peer",
-            ExitReport::Success,
-        );
+        let o = out("000", "curl: (56) Recv failure: Connection reset by peer", ExitReport::Success);
         assert!(signal_disagreement(&o).unwrap().contains("exit status 0"));
     }
 
@@ -203,28 +177,14 @@ mod tests {
         let o = out(
             "",
             "",
-            ExitReport::StartFailed {
-                message: "exec: \"curl\": executable file not found in $PATH".into(),
-            },
+            ExitReport::StartFailed { message: "exec: \"curl\": executable file not found in $PATH".into() },
         );
-        assert!(matches!(
-            judge(&o),
-            PlaintextVerdict::Inconclusive {
-                reason: Inconclusive::CurlMissing,
-                ..
-            }
-        ));
+        assert!(matches!(judge(&o), PlaintextVerdict::Inconclusive { reason: Inconclusive::CurlMissing, .. }));
     }
 
     #[test]
     fn garbage_is_unrecognized_not_a_panic() {
         let o = out("\u{0}\u{ffff}", "\u{7}", ExitReport::Code { code: -3 });
-        assert!(matches!(
-            judge(&o),
-            PlaintextVerdict::Inconclusive {
-                reason: Inconclusive::Unrecognized,
-                ..
-            }
-        ));
+        assert!(matches!(judge(&o), PlaintextVerdict::Inconclusive { reason: Inconclusive::Unrecognized, .. }));
     }
 }

@@ -7,9 +7,7 @@ use openssl::x509::X509;
 use serde_json::json;
 
 use crate::model::{CheckId, Finding, KubectlCommand, Status};
-use crate::parse::x509::{
-    PemError, fingerprint, parse_pem_bundle, relative, rfc3339, signed_by, summarize,
-};
+use crate::parse::x509::{PemError, fingerprint, parse_pem_bundle, relative, rfc3339, signed_by, summarize};
 
 /// One webhook entry of a sidecar-injector MutatingWebhookConfiguration.
 #[derive(Debug, Clone)]
@@ -38,13 +36,7 @@ pub struct IstiodCa {
 }
 
 /// Judge one webhook. `now` and `warn_within` are Unix seconds.
-pub fn check(
-    w: &InjectorWebhook,
-    ca: &IstiodCa,
-    now: i64,
-    warn_within: i64,
-    context: &str,
-) -> Finding {
+pub fn check(w: &InjectorWebhook, ca: &IstiodCa, now: i64, warn_within: i64, context: &str) -> Finding {
     // CONFIGURATION/WEBHOOK: a configuration holds several webhooks, each with its own caBundle.
     let target = format!("{}/{}", w.configuration, w.webhook);
     let f = Finding::new(CheckId::TlsWebhookCaBundle, context, target);
@@ -88,31 +80,22 @@ pub fn check(
     if let Some(s) = summaries.iter().find(|s| s.not_after < now) {
         return f.status(
             Status::Fail,
-            format!(
-                "caBundle certificate {} expired {}",
-                s.subject,
-                relative(s.not_after, now)
-            ),
+            format!("caBundle certificate {} expired {}", s.subject, relative(s.not_after, now)),
         );
     }
     if let Some(s) = summaries.iter().find(|s| s.not_before > now) {
         return f.status(
             Status::Fail,
-            format!(
-                "caBundle certificate {} is not valid until {}",
-                s.subject,
-                rfc3339(s.not_before)
-            ),
+            format!("caBundle certificate {} is not valid until {}", s.subject, rfc3339(s.not_before)),
         );
     }
 
     let root_prints: Vec<String> = ca.roots.iter().map(fingerprint).collect();
     let in_roots = certs.iter().any(|c| root_prints.contains(&fingerprint(c)));
-    let signs_serving = ca.serving_chain.first().map(|leaf| {
-        certs
-            .iter()
-            .any(|c| signed_by(leaf, c) || certs_chain(leaf, &ca.serving_chain, c))
-    });
+    let signs_serving = ca
+        .serving_chain
+        .first()
+        .map(|leaf| certs.iter().any(|c| signed_by(leaf, c) || certs_chain(leaf, &ca.serving_chain, c)));
     match (signs_serving, in_roots, ca.roots.is_empty()) {
         (Some(true), _, _) => {
             f = f.evidence(format!(
@@ -123,23 +106,17 @@ pub fn check(
         (Some(false), _, _) => {
             return f
                 .status(Status::Fail, "caBundle does not contain the CA that signs istiod's serving certificate")
-                .evidence(format!("istiod's serving certificate ({}) does not verify against any caBundle certificate", ca.serving_source));
+                .evidence(format!(
+                    "istiod's serving certificate ({}) does not verify against any caBundle certificate",
+                    ca.serving_source
+                ));
         }
         (None, true, _) => {
-            f = f.evidence(format!(
-                "caBundle contains the root from {}",
-                ca.roots_source
-            ));
+            f = f.evidence(format!("caBundle contains the root from {}", ca.roots_source));
         }
         (None, false, false) => {
             return f
-                .status(
-                    Status::Fail,
-                    format!(
-                        "caBundle does not match istiod's CA root ({})",
-                        ca.roots_source
-                    ),
-                )
+                .status(Status::Fail, format!("caBundle does not match istiod's CA root ({})", ca.roots_source))
                 .evidence(format!(
                     "{} root sha256 {}…",
                     ca.roots_source,
@@ -147,34 +124,22 @@ pub fn check(
                 ));
         }
         (None, false, true) => {
-            return f.status(
-                Status::Warn,
-                "caBundle parses and is valid, but istiod's CA could not be read to compare it",
-            );
+            return f
+                .status(Status::Warn, "caBundle parses and is valid, but istiod's CA could not be read to compare it");
         }
     }
     if let Some(s) = summaries.iter().find(|s| s.not_after - now < warn_within) {
         return f.status(
             Status::Warn,
-            format!(
-                "caBundle matches istiod's CA but {} expires {}",
-                s.subject,
-                relative(s.not_after, now)
-            ),
+            format!("caBundle matches istiod's CA but {} expires {}", s.subject, relative(s.not_after, now)),
         );
     }
-    f.status(
-        Status::Pass,
-        "caBundle is present, valid and matches istiod's CA",
-    )
+    f.status(Status::Pass, "caBundle is present, valid and matches istiod's CA")
 }
 
 /// The leaf may be signed by an intermediate that is in the served chain and signed by `anchor`.
 fn certs_chain(leaf: &X509, chain: &[X509], anchor: &X509) -> bool {
-    chain
-        .iter()
-        .skip(1)
-        .any(|mid| signed_by(leaf, mid) && signed_by(mid, anchor))
+    chain.iter().skip(1).any(|mid| signed_by(leaf, mid) && signed_by(mid, anchor))
 }
 
 /// One webhook as gathered from a cluster, with the CA it must contain and how that CA was obtained: the
@@ -201,14 +166,7 @@ pub fn ca_bundle_command(base: KubectlCommand, configuration: &str, index: usize
 }
 
 pub fn restart_command(base: KubectlCommand, namespace: &str, deployment: &str) -> String {
-    base.args([
-        "rollout",
-        "restart",
-        &format!("deployment/{deployment}"),
-        "-n",
-        namespace,
-    ])
-    .render()
+    base.args(["rollout", "restart", &format!("deployment/{deployment}"), "-n", namespace]).render()
 }
 
 /// istiod's Deployment is named after the webhook's Service (`istiod`, `istiod-REV`).

@@ -142,19 +142,8 @@ fn parse_body(s: &str) -> LogLine<'_> {
         return line;
     }
     // Plain: a leading level word still counts (the runbook quotes lines as `error failed to list ...`).
-    let level = s
-        .split([' ', '\t'])
-        .next()
-        .and_then(Level::parse)
-        .filter(|_| s.len() > 6);
-    LogLine {
-        time: None,
-        time_text: None,
-        level,
-        scope: None,
-        message: Cow::Borrowed(s),
-        format: LineFormat::Plain,
-    }
+    let level = s.split([' ', '\t']).next().and_then(Level::parse).filter(|_| s.len() > 6);
+    LogLine { time: None, time_text: None, level, scope: None, message: Cow::Borrowed(s), format: LineFormat::Plain }
 }
 
 fn parse_istio_text(s: &str) -> Option<LogLine<'_>> {
@@ -189,18 +178,14 @@ fn parse_istio_text(s: &str) -> Option<LogLine<'_>> {
 fn is_scope_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 40
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 /// `bootstrap/server.go:123` or `pkg/mod/k8s.io/client-go@v0.28.0/tools/cache/reflector.go:229`.
 fn is_caller(s: &str) -> bool {
     match s.rsplit_once(':') {
         Some((file, line)) => {
-            file.ends_with(".go")
-                && !line.is_empty()
-                && line.bytes().all(|b| b.is_ascii_digit())
-                && !file.contains(' ')
+            file.ends_with(".go") && !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit()) && !file.contains(' ')
         }
         None => false,
     }
@@ -247,11 +232,7 @@ fn parse_json(s: &str) -> Option<LogLine<'static>> {
         Some(serde_json::Value::Object(p)) => p,
         _ => &v,
     };
-    let get = |keys: &[&str]| {
-        keys.iter()
-            .find_map(|k| obj.get(*k).or_else(|| v.get(*k)))
-            .and_then(|x| x.as_str())
-    };
+    let get = |keys: &[&str]| keys.iter().find_map(|k| obj.get(*k).or_else(|| v.get(*k))).and_then(|x| x.as_str());
     let message = get(&["msg", "message"])?.to_owned();
     let time_text = get(&["time", "timestamp", "ts"]).map(str::to_owned);
     Some(LogLine {
@@ -288,7 +269,9 @@ mod tests {
 
     #[test]
     fn istio_text_with_scope_and_labels() {
-        let l = parse_line(b"2024-03-01T10:00:00.123456Z\terror\tklog\tfailed to list *v1.Pod: boom\treflector=x type=*v1.Pod");
+        let l = parse_line(
+            b"2024-03-01T10:00:00.123456Z\terror\tklog\tfailed to list *v1.Pod: boom\treflector=x type=*v1.Pod",
+        );
         assert_eq!(l.format, LineFormat::IstioText);
         assert_eq!(l.level, Some(Level::Error));
         assert_eq!(l.scope.as_deref(), Some("klog"));
@@ -298,18 +281,14 @@ mod tests {
 
     #[test]
     fn default_scope_has_no_scope_column() {
-        let l = parse_line(
-            b"2024-03-01T10:00:00.000000Z\tinfo\thttp: TLS handshake error from 10.0.0.1:5: EOF",
-        );
+        let l = parse_line(b"2024-03-01T10:00:00.000000Z\tinfo\thttp: TLS handshake error from 10.0.0.1:5: EOF");
         assert_eq!(l.scope, None);
         assert_eq!(l.message, "http: TLS handshake error from 10.0.0.1:5: EOF");
     }
 
     #[test]
     fn kubectl_timestamp_prefix_and_klog() {
-        let l = parse_line(
-            b"2024-03-01T10:00:00.5Z E0301 10:00:00.400000       1 reflector.go:138] oops",
-        );
+        let l = parse_line(b"2024-03-01T10:00:00.5Z E0301 10:00:00.400000       1 reflector.go:138] oops");
         assert_eq!(l.format, LineFormat::Klog);
         assert_eq!(l.level, Some(Level::Error));
         assert_eq!(l.message, "oops");
@@ -333,14 +312,9 @@ mod tests {
 
     #[test]
     fn garbage_is_plain_and_does_not_panic() {
-        for raw in [
-            &b""[..],
-            b"\xff\xfe\x00",
-            b"{",
-            b"E0",
-            b"2024-13-99T99:99:99Z\tinfo\tx",
-            b"W1234 12:34:56.123456 ]",
-        ] {
+        for raw in
+            [&b""[..], b"\xff\xfe\x00", b"{", b"E0", b"2024-13-99T99:99:99Z\tinfo\tx", b"W1234 12:34:56.123456 ]"]
+        {
             let _ = parse_line(raw);
         }
         assert_eq!(parse_line(b"{not json").format, LineFormat::Plain);

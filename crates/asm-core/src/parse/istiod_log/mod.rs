@@ -8,10 +8,9 @@ pub mod signature;
 
 pub use line::{Level, LineFormat, LogLine, format_micros, parse_line, parse_rfc3339};
 pub use scan::{
-    Anchors, LineBuffer, Sample, Scanner, SignatureStats, SourceStats, Tally, host_of,
-    jwt_hint_name, scan_bytes, tls_reason_name,
+    Anchors, LineBuffer, Sample, Scanner, SignatureStats, SourceStats, Tally, host_of, jwt_hint_name, scan_bytes,
+    tls_reason_name,
 };
 pub use signature::{
-    AuthMatch, AuthenticatorError, Classified, ForbiddenMatch, JwtHint, SignatureKind, TlsMatch,
-    TlsReason, classify,
+    AuthMatch, AuthenticatorError, Classified, ForbiddenMatch, JwtHint, SignatureKind, TlsMatch, TlsReason, classify,
 };

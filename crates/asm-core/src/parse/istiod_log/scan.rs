@@ -10,9 +10,7 @@ use std::collections::BTreeMap;
 use aho_corasick::{AhoCorasick, AhoCorasickKind, Input, MatchKind};
 
 use super::line::{Level, parse_line};
-use super::signature::{
-    ANCHORS, AuthMatch, Classified, ForbiddenMatch, JwtHint, SignatureKind, TlsReason, classify,
-};
+use super::signature::{ANCHORS, AuthMatch, Classified, ForbiddenMatch, JwtHint, SignatureKind, TlsReason, classify};
 
 /// Samples kept from the start and from the end of each signature's occurrences.
 pub const SAMPLES_EACH_END: usize = 3;
@@ -124,10 +122,7 @@ impl SignatureStats {
 
     /// First samples then last samples, without duplicates.
     pub fn samples(&self) -> Vec<&Sample> {
-        self.first_samples
-            .iter()
-            .chain(self.last_samples.iter())
-            .collect()
+        self.first_samples.iter().chain(self.last_samples.iter()).collect()
     }
 }
 
@@ -189,12 +184,7 @@ pub struct Scanner<'a> {
 
 impl<'a> Scanner<'a> {
     pub fn new(anchors: &'a Anchors, source: usize) -> Self {
-        Scanner {
-            anchors,
-            source,
-            stats: SourceStats::default(),
-            at_line_start: true,
-        }
+        Scanner { anchors, source, stats: SourceStats::default(), at_line_start: true }
     }
 
     /// Scan a block of whole lines (the last one may lack its newline only at end of input).
@@ -209,11 +199,7 @@ impl<'a> Scanner<'a> {
         let mut counted = 0usize;
         let mut pos = 0usize;
         while pos < block.len() {
-            let Some(m) = self
-                .anchors
-                .ac
-                .find(Input::new(block).span(pos..block.len()))
-            else {
+            let Some(m) = self.anchors.ac.find(Input::new(block).span(pos..block.len())) else {
                 break;
             };
             let start = memchr::memrchr(b'\n', &block[..m.start()]).map_or(0, |i| i + 1);
@@ -289,9 +275,7 @@ impl<'a> Scanner<'a> {
                 // on the live mesh's log).
                 if memchr::memmem::find_iter(raw, b"error")
                     .next()
-                    .is_some_and(|i| {
-                        memchr::memmem::find(&raw[i..], b"cannot list resource").is_some()
-                    })
+                    .is_some_and(|i| memchr::memmem::find(&raw[i..], b"cannot list resource").is_some())
                 {
                     s.runbook_regex_hits += 1;
                 }
@@ -318,11 +302,8 @@ fn record_auth(s: &mut SignatureStats, a: &AuthMatch) {
         s.kinds.add(jwt_hint_name(*h), 1);
     }
     for e in &a.errors {
-        if s.authenticator_errors.len() < 16
-            || s.authenticator_errors.contains_key(&e.authenticator)
-        {
-            s.authenticator_errors
-                .insert(e.authenticator.clone(), e.error.chars().take(400).collect());
+        if s.authenticator_errors.len() < 16 || s.authenticator_errors.contains_key(&e.authenticator) {
+            s.authenticator_errors.insert(e.authenticator.clone(), e.error.chars().take(400).collect());
         }
     }
     if let Some(c) = &a.cluster {
@@ -386,9 +367,7 @@ pub fn host_of(addr: &str) -> &str {
 
 fn truncate_lossy(raw: &[u8], max: usize) -> String {
     let cut = &raw[..raw.len().min(max)];
-    let mut s = String::from_utf8_lossy(cut)
-        .trim_end_matches(['\r', '\n'])
-        .to_owned();
+    let mut s = String::from_utf8_lossy(cut).trim_end_matches(['\r', '\n']).to_owned();
     if raw.len() > max {
         s.push('…');
     }
@@ -414,10 +393,7 @@ fn count_newlines(b: &[u8]) -> u64 {
 
 /// The time of the first line (of the first 16) that has one.
 fn first_time(block: &[u8]) -> Option<i64> {
-    block
-        .split(|&b| b == b'\n')
-        .take(16)
-        .find_map(|l| parse_line(&l[..l.len().min(CLASSIFY_MAX)]).time)
+    block.split(|&b| b == b'\n').take(16).find_map(|l| parse_line(&l[..l.len().min(CLASSIFY_MAX)]).time)
 }
 
 /// The time of the last line (of the last 16) that has one.
@@ -441,10 +417,7 @@ impl LineBuffer {
     pub const DEFAULT_CAPACITY: usize = 4 * 1024 * 1024;
 
     pub fn new(capacity: usize) -> Self {
-        LineBuffer {
-            buf: vec![0; capacity.max(4096)],
-            len: 0,
-        }
+        LineBuffer { buf: vec![0; capacity.max(4096)], len: 0 }
     }
 
     /// Where the next read goes. Never empty.
@@ -493,10 +466,7 @@ mod tests {
         let whole = scan_bytes(&anchors, 0, data);
         assert_eq!(whole.lines, 4);
         assert_eq!(whole.get(SignatureKind::TlsBadCertificate).count, 1);
-        assert_eq!(
-            whole.get(SignatureKind::TlsBadCertificate).first_samples[0].line,
-            3
-        );
+        assert_eq!(whole.get(SignatureKind::TlsBadCertificate).first_samples[0].line, 3);
         // Tiny buffer: lines split across reads and a line longer than the buffer.
         let mut scanner = Scanner::new(&anchors, 0);
         let mut lb = LineBuffer::new(4096);
@@ -521,9 +491,7 @@ mod tests {
 
     #[test]
     fn newline_count_matches_naive() {
-        let data: Vec<u8> = (0..10_007u32)
-            .map(|i| [b'\n', b'a', 0x8a, 0x0b, 0xff][(i * 7 % 5) as usize])
-            .collect();
+        let data: Vec<u8> = (0..10_007u32).map(|i| [b'\n', b'a', 0x8a, 0x0b, 0xff][(i * 7 % 5) as usize]).collect();
         for cut in [0, 1, 7, 8, 9, 1000, data.len()] {
             let naive = data[..cut].iter().filter(|&&c| c == b'\n').count() as u64;
             assert_eq!(count_newlines(&data[..cut]), naive, "cut {cut}");

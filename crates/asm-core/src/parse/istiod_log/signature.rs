@@ -28,11 +28,8 @@ pub enum SignatureKind {
 }
 
 impl SignatureKind {
-    pub const ALL: [SignatureKind; 3] = [
-        SignatureKind::TlsBadCertificate,
-        SignatureKind::RbacForbidden,
-        SignatureKind::ServercaAuth,
-    ];
+    pub const ALL: [SignatureKind; 3] =
+        [SignatureKind::TlsBadCertificate, SignatureKind::RbacForbidden, SignatureKind::ServercaAuth];
 
     pub fn index(self) -> usize {
         self as usize
@@ -246,15 +243,9 @@ fn classify_tls(msg: &str) -> Option<Classified> {
     } else if detail.contains("tls: failed to verify certificate") {
         TlsReason::VerifyFailed
     } else {
-        return Some(Classified::OtherHandshake(OtherHandshake {
-            reason: normalize_other(detail),
-        }));
+        return Some(Classified::OtherHandshake(OtherHandshake { reason: normalize_other(detail) }));
     };
-    Some(Classified::Tls(TlsMatch {
-        remote: remote.to_owned(),
-        reason,
-        detail: detail.to_owned(),
-    }))
+    Some(Classified::Tls(TlsMatch { remote: remote.to_owned(), reason, detail: detail.to_owned() }))
 }
 
 /// Group non-certificate handshake errors by kind, not by the addresses inside them.
@@ -314,10 +305,7 @@ fn classify_forbidden(msg: &str) -> Option<ForbiddenMatch> {
         namespace: get(5),
         path: get(6),
         reason,
-        watched_type: WATCHED_TYPE
-            .captures(msg)
-            .and_then(|w| w.get(1))
-            .map(|m| m.as_str().to_owned()),
+        watched_type: WATCHED_TYPE.captures(msg).and_then(|w| w.get(1)).map(|m| m.as_str().to_owned()),
     })
 }
 
@@ -329,13 +317,14 @@ static AUTHENTICATOR: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 static CLUSTER: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?:from cluster "([^"]*)"|could not get cluster (\S+?)'s kube client|claims to be in cluster "([^"]*)")"#)
-        .unwrap_or_else(|e| unreachable!("static regex: {e}"))
+    Regex::new(
+        r#"(?:from cluster "([^"]*)"|could not get cluster (\S+?)'s kube client|claims to be in cluster "([^"]*)")"#,
+    )
+    .unwrap_or_else(|e| unreachable!("static regex: {e}"))
 });
 
 fn classify_auth(msg: &str, scope: Option<&str>) -> Option<AuthMatch> {
-    let (head_end, client, path) = if let Some(i) = msg.find("Failed to authenticate client from ")
-    {
+    let (head_end, client, path) = if let Some(i) = msg.find("Failed to authenticate client from ") {
         let rest = &msg[i + "Failed to authenticate client from ".len()..];
         let (addr, _) = rest.split_once(": ")?;
         let path = match scope {
@@ -364,25 +353,13 @@ fn classify_auth(msg: &str, scope: Option<&str>) -> Option<AuthMatch> {
         let (Some(all), Some(name)) = (cap.get(0), cap.get(1)) else {
             continue;
         };
-        let end = heads
-            .get(n + 1)
-            .and_then(|c| c.get(0))
-            .map_or(body.len(), |m| m.start());
-        let text = body[all.end()..end]
-            .trim_end()
-            .trim_end_matches([';', '.'])
-            .trim_end();
-        errors.push(AuthenticatorError {
-            authenticator: name.as_str().to_owned(),
-            error: text.to_owned(),
-        });
+        let end = heads.get(n + 1).and_then(|c| c.get(0)).map_or(body.len(), |m| m.start());
+        let text = body[all.end()..end].trim_end().trim_end_matches([';', '.']).trim_end();
+        errors.push(AuthenticatorError { authenticator: name.as_str().to_owned(), error: text.to_owned() });
     }
     let mut hints = Vec::new();
     let mut cluster = None;
-    for e in errors
-        .iter()
-        .filter(|e| !e.authenticator.starts_with("ClientCert"))
-    {
+    for e in errors.iter().filter(|e| !e.authenticator.starts_with("ClientCert")) {
         let t = e.error.to_ascii_lowercase();
         let mut add = |h| {
             if !hints.contains(&h) {
@@ -427,9 +404,7 @@ fn classify_auth(msg: &str, scope: Option<&str>) -> Option<AuthMatch> {
         if cluster.is_none()
             && let Some(c) = CLUSTER.captures(&e.error)
         {
-            cluster = (1..=3)
-                .find_map(|i| c.get(i))
-                .map(|m| m.as_str().to_owned());
+            cluster = (1..=3).find_map(|i| c.get(i)).map(|m| m.as_str().to_owned());
         }
     }
     hints.sort();
@@ -437,21 +412,10 @@ fn classify_auth(msg: &str, scope: Option<&str>) -> Option<AuthMatch> {
         let full = msg;
         match (full.find("serverca"), full.find("Authentication failed:")) {
             (Some(s), Some(a)) if s < a => full[a..].contains("JWT"),
-            _ => {
-                scope == Some("serverca")
-                    && msg.contains("Authentication failed:")
-                    && msg.contains("JWT")
-            }
+            _ => scope == Some("serverca") && msg.contains("Authentication failed:") && msg.contains("JWT"),
         }
     };
-    Some(AuthMatch {
-        path,
-        client,
-        errors,
-        hints,
-        cluster,
-        runbook_regex_matches,
-    })
+    Some(AuthMatch { path, client, errors, hints, cluster, runbook_regex_matches })
 }
 
 #[cfg(test)]
@@ -475,10 +439,7 @@ mod tests {
         assert_eq!(f.resource, "customresourcedefinitions");
         assert_eq!(f.api_group, "apiextensions.k8s.io");
         assert_eq!(f.namespace, None);
-        assert_eq!(
-            f.watched_type.as_deref(),
-            Some("*v1.CustomResourceDefinition")
-        );
+        assert_eq!(f.watched_type.as_deref(), Some("*v1.CustomResourceDefinition"));
         assert_eq!(f.service_account(), Some(("istio-system", "istiod")));
     }
 
@@ -502,37 +463,20 @@ mod tests {
             vec![JwtHint::Audience]
         );
         assert_eq!(
-            hints(&format!(
-                "{pre}oidc: id token issued by a different provider, expected \"a\" got \"b\""
-            )),
+            hints(&format!("{pre}oidc: id token issued by a different provider, expected \"a\" got \"b\"")),
             vec![JwtHint::Issuer]
         );
         // Near miss: the prefix alone is a refused token whose reason is unknown, as before.
         assert_eq!(
-            hints(&format!(
-                "{pre}the service account authentication returns an error: [invalid bearer token]"
-            )),
+            hints(&format!("{pre}the service account authentication returns an error: [invalid bearer token]")),
             vec![JwtHint::BadSignature]
         );
     }
 
     #[test]
     fn near_misses() {
-        assert_eq!(
-            class("2024-03-01T10:00:00.000000Z\tinfo\tads\tpush: bad certificate list refreshed"),
-            None
-        );
-        assert_eq!(
-            class(
-                "2024-03-01T10:00:00.000000Z\terror\tkube\tcannot list resource without a client"
-            ),
-            None
-        );
-        assert_eq!(
-            class(
-                "2024-03-01T10:00:00.000000Z\twarn\tserverca\tAuthentication failed: retry later"
-            ),
-            None
-        );
+        assert_eq!(class("2024-03-01T10:00:00.000000Z\tinfo\tads\tpush: bad certificate list refreshed"), None);
+        assert_eq!(class("2024-03-01T10:00:00.000000Z\terror\tkube\tcannot list resource without a client"), None);
+        assert_eq!(class("2024-03-01T10:00:00.000000Z\twarn\tserverca\tAuthentication failed: retry later"), None);
     }
 }
