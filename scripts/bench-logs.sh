@@ -41,6 +41,12 @@ cmds=(
 # Every command's output goes through `| cat`: GNU grep stops at the first match when its stdout is
 # /dev/null (where hyperfine sends it), which would time nothing.
 names=("asm-logs scan -f -o json" "grep -E -c x3 (one after another)" "grep -E -c 'A|B|C'")
+# The same scan held to one core: the file is then read in one pass instead of one range per core, which
+# shows what the ranges buy on this machine.
+if command -v taskset >/dev/null; then
+  cmds+=("taskset -c 0 $bin scan -f $log -o json | cat")
+  names+=("asm-logs scan, one core (taskset -c 0)")
+fi
 if command -v rg >/dev/null; then
   cmds+=("rg -c '$A|$B|$C' $log | cat")
   names+=("rg -c 'A|B|C'")

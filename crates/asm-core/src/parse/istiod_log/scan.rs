@@ -149,6 +149,60 @@ impl SourceStats {
     }
 }
 
+impl SourceStats {
+    /// Append the stats of the bytes that follow this part of the same source (a large file scanned in ranges
+    /// on several threads): counts add, times widen, line numbers of `later` shift by this part's lines, and
+    /// the kept samples are the first and last of the whole. Tallies and the forbidden list keep their caps;
+    /// past a cap the keys kept can differ from a single pass (which keeps the first seen).
+    pub fn append(&mut self, later: SourceStats) {
+        let offset = self.lines;
+        self.lines += later.lines;
+        self.bytes += later.bytes;
+        self.window_start = self.window_start.or(later.window_start);
+        self.window_end = later.window_end.or(self.window_end);
+        self.other_handshake.merge(&later.other_handshake);
+        self.near_misses += later.near_misses;
+        self.candidates += later.candidates;
+        for (mine, theirs) in self.signatures.iter_mut().zip(later.signatures) {
+            mine.append(theirs, offset);
+        }
+    }
+}
+
+impl SignatureStats {
+    fn append(&mut self, later: SignatureStats, line_offset: u64) {
+        self.count += later.count;
+        self.untimed += later.untimed;
+        self.first_time = match (self.first_time, later.first_time) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_time = match (self.last_time, later.last_time) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        // Each part kept its own first and last samples, so replaying them in order keeps the whole's.
+        for mut s in later.first_samples.into_iter().chain(later.last_samples) {
+            s.line += line_offset;
+            self.keep_sample(s);
+        }
+        self.levels.merge(&later.levels);
+        self.kinds.merge(&later.kinds);
+        self.peers.merge(&later.peers);
+        self.clusters.merge(&later.clusters);
+        for (f, n) in later.forbidden {
+            add_forbidden_n(&mut self.forbidden, f, n);
+        }
+        // The later part's errors are the more recent ones.
+        for (k, v) in later.authenticator_errors {
+            if self.authenticator_errors.len() < 16 || self.authenticator_errors.contains_key(&k) {
+                self.authenticator_errors.insert(k, v);
+            }
+        }
+        self.runbook_regex_hits += later.runbook_regex_hits;
+    }
+}
+
 /// The anchor automaton, built once and shared by every source of a run.
 #[derive(Debug, Clone)]
 pub struct Anchors {
@@ -225,8 +279,10 @@ impl<'a> Scanner<'a> {
             self.stats.lines += 1;
         }
         self.at_line_start = ends_with_newline;
+        // The last line that carries a time ends the window, as documented on `window_end`, whatever the block
+        // boundaries (a maximum over blocks would depend on where they fell when lines are not in time order).
         if let Some(t) = last_time(block) {
-            self.stats.window_end = Some(self.stats.window_end.map_or(t, |e: i64| e.max(t)));
+            self.stats.window_end = Some(t);
         }
     }
 
@@ -315,6 +371,10 @@ fn record_auth(s: &mut SignatureStats, a: &AuthMatch) {
 }
 
 fn add_forbidden(list: &mut Vec<(ForbiddenMatch, u64)>, f: ForbiddenMatch) {
+    add_forbidden_n(list, f, 1);
+}
+
+fn add_forbidden_n(list: &mut Vec<(ForbiddenMatch, u64)>, f: ForbiddenMatch, count: u64) {
     let same = |g: &ForbiddenMatch| {
         g.user == f.user
             && g.verb == f.verb
@@ -324,9 +384,9 @@ fn add_forbidden(list: &mut Vec<(ForbiddenMatch, u64)>, f: ForbiddenMatch) {
             && g.path == f.path
     };
     if let Some((_, n)) = list.iter_mut().find(|(g, _)| same(g)) {
-        *n += 1;
+        *n += count;
     } else if list.len() < 50 {
-        list.push((f, 1));
+        list.push((f, count));
     }
 }
 
@@ -458,6 +518,31 @@ pub fn scan_bytes(anchors: &Anchors, source: usize, data: &[u8]) -> SourceStats 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A file scanned in two ranges on two threads must report exactly what one pass reports, wherever the
+    /// split falls (at a line boundary, as the caller splits).
+    #[test]
+    fn two_ranges_appended_equal_one_pass_at_every_split() {
+        let anchors = Anchors::new();
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/logs");
+        let mut files = 0;
+        for entry in std::fs::read_dir(&dir).expect("logs fixtures") {
+            let path = entry.expect("entry").path();
+            if path.extension().and_then(|e| e.to_str()) != Some("log") {
+                continue;
+            }
+            files += 1;
+            let data = std::fs::read(&path).expect("fixture");
+            let whole = scan_bytes(&anchors, 0, &data);
+            let splits = std::iter::once(0).chain(memchr::memchr_iter(b'\n', &data).map(|i| i + 1));
+            for at in splits {
+                let mut first = scan_bytes(&anchors, 0, &data[..at]);
+                first.append(scan_bytes(&anchors, 0, &data[at..]));
+                assert_eq!(first, whole, "{} split at byte {at}", path.display());
+            }
+        }
+        assert!(files >= 3, "expected the istiod log fixtures in {}", dir.display());
+    }
 
     #[test]
     fn lines_counted_across_blocks_and_without_final_newline() {
