@@ -186,7 +186,7 @@ fn signature_finding(scan: &ContextScan, kind: SignatureKind, facts: &MeshFacts)
             Persistence::Transient => any_timed = true,
             Persistence::Unknown => {}
         }
-        merge(&mut total, s);
+        total.add_counts(s);
         all_samples.extend(s.samples().into_iter().map(|x| (info, x)));
         per_source.push(json!({
             "source": info.name, "revision": info.revision, "count": s.count,
@@ -291,34 +291,6 @@ fn signature_finding(scan: &ContextScan, kind: SignatureKind, facts: &MeshFacts)
         f = f.remediation(s);
     }
     f.data(data)
-}
-
-fn merge(total: &mut SignatureStats, s: &SignatureStats) {
-    total.count += s.count;
-    total.untimed += s.untimed;
-    total.first_time = match (total.first_time, s.first_time) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    };
-    total.last_time = match (total.last_time, s.last_time) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    };
-    total.levels.merge(&s.levels);
-    total.kinds.merge(&s.kinds);
-    total.peers.merge(&s.peers);
-    total.clusters.merge(&s.clusters);
-    total.runbook_regex_hits += s.runbook_regex_hits;
-    for (fm, n) in &s.forbidden {
-        if let Some((_, m)) = total.forbidden.iter_mut().find(|(g, _)| g == fm) {
-            *m += n;
-        } else if total.forbidden.len() < 50 {
-            total.forbidden.push((fm.clone(), *n));
-        }
-    }
-    for (k, v) in &s.authenticator_errors {
-        total.authenticator_errors.insert(k.clone(), v.clone());
-    }
 }
 
 fn tally_json(t: &Tally, n: usize) -> Value {

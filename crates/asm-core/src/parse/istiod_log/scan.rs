@@ -171,35 +171,40 @@ impl SourceStats {
 
 impl SignatureStats {
     fn append(&mut self, later: SignatureStats, line_offset: u64) {
-        self.count += later.count;
-        self.untimed += later.untimed;
-        self.first_time = match (self.first_time, later.first_time) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.last_time = match (self.last_time, later.last_time) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
+        self.add_counts(&later);
         // Each part kept its own first and last samples, so replaying them in order keeps the whole's.
         for mut s in later.first_samples.into_iter().chain(later.last_samples) {
             s.line += line_offset;
             self.keep_sample(s);
         }
-        self.levels.merge(&later.levels);
-        self.kinds.merge(&later.kinds);
-        self.peers.merge(&later.peers);
-        self.clusters.merge(&later.clusters);
-        for (f, n) in later.forbidden {
-            add_forbidden_n(&mut self.forbidden, f, n);
+    }
+
+    /// Add another part's or another source's counts, times, tallies, forbidden requests and authenticator
+    /// errors (the other's errors win: they are the later ones); samples are the caller's business.
+    pub fn add_counts(&mut self, other: &SignatureStats) {
+        self.count += other.count;
+        self.untimed += other.untimed;
+        self.first_time = match (self.first_time, other.first_time) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.last_time = match (self.last_time, other.last_time) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.levels.merge(&other.levels);
+        self.kinds.merge(&other.kinds);
+        self.peers.merge(&other.peers);
+        self.clusters.merge(&other.clusters);
+        for (f, n) in &other.forbidden {
+            add_forbidden_n(&mut self.forbidden, f.clone(), *n);
         }
-        // The later part's errors are the more recent ones.
-        for (k, v) in later.authenticator_errors {
-            if self.authenticator_errors.len() < 16 || self.authenticator_errors.contains_key(&k) {
-                self.authenticator_errors.insert(k, v);
+        for (k, v) in &other.authenticator_errors {
+            if self.authenticator_errors.len() < 16 || self.authenticator_errors.contains_key(k) {
+                self.authenticator_errors.insert(k.clone(), v.clone());
             }
         }
-        self.runbook_regex_hits += later.runbook_regex_hits;
+        self.runbook_regex_hits += other.runbook_regex_hits;
     }
 }
 
