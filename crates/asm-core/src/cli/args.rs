@@ -65,6 +65,9 @@ pub struct OutputArgs {
     /// Print the runbook commands this invocation would run, values substituted, and run nothing
     #[arg(long, global = true)]
     pub print_commands: bool,
+    /// Table output: show every line of evidence, not only the first
+    #[arg(long, global = true)]
+    pub wide: bool,
     /// Exit 1 on warnings too, not only on failures
     #[arg(long, global = true, value_enum, default_value_t = FailOn::Fail)]
     pub fail_on: FailOn,

@@ -85,7 +85,7 @@ where
 fn finish(result: Result<Outcome, CliError>, output: &OutputArgs) -> u8 {
     match result {
         Ok(Outcome::Report(report)) => {
-            render::print_report(&report, output.output);
+            render::print_report(&report, output.output, output.wide);
             exit_code(&report, output.fail_on)
         }
         Ok(Outcome::Commands(cmds)) => {

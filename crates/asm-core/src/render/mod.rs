@@ -25,9 +25,10 @@ pub fn use_color() -> bool {
     std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
 }
 
-pub fn render(report: &Report, format: OutputFormat, color: bool) -> String {
+/// `wide` shows every evidence line in tables; JSON and YAML always carry all of them.
+pub fn render(report: &Report, format: OutputFormat, color: bool, wide: bool) -> String {
     match format {
-        OutputFormat::Table => render_table(report, color),
+        OutputFormat::Table => render_table(report, color, wide),
         OutputFormat::Json => {
             let mut s = serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
             s.push('\n');
@@ -37,8 +38,8 @@ pub fn render(report: &Report, format: OutputFormat, color: bool) -> String {
     }
 }
 
-pub fn print_report(report: &Report, format: OutputFormat) {
-    print!("{}", render(report, format, format == OutputFormat::Table && use_color()));
+pub fn print_report(report: &Report, format: OutputFormat, wide: bool) {
+    print!("{}", render(report, format, format == OutputFormat::Table && use_color(), wide));
 }
 
 /// `--print-commands`: one runbook command a line, each preceded by a comment naming its context and purpose.

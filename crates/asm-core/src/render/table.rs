@@ -16,7 +16,7 @@ fn mark(status: Status) -> (&'static str, Color) {
     }
 }
 
-pub fn render_table(report: &Report, color: bool) -> String {
+pub fn render_table(report: &Report, color: bool, wide: bool) -> String {
     if report.checks.is_empty() {
         return "no checks ran\n".into();
     }
@@ -47,8 +47,12 @@ pub fn render_table(report: &Report, color: bool) -> String {
                 status_cell = status_cell.fg(colour).add_attribute(Attribute::Bold);
             }
             let mut body = f.summary.clone();
-            if let Some(e) = f.evidence.first() {
+            let shown = if wide { f.evidence.len() } else { 1 };
+            for e in f.evidence.iter().take(shown) {
                 body.push_str(&format!("\nevidence: {e}"));
+            }
+            if !wide && f.evidence.len() > 1 {
+                body.push_str(&format!(" (+{} more with --wide)", f.evidence.len() - 1));
             }
             if f.status != Status::Pass {
                 for r in &f.remediation {
@@ -76,4 +80,36 @@ pub fn render_table(report: &Report, color: bool) -> String {
         count(Status::Skip)
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CheckId, Finding};
+
+    fn report() -> Report {
+        Report::new(vec![
+            Finding::new(CheckId::TlsPlaintext, "c", "a -> b")
+                .status(Status::Fail, "plain text allowed")
+                .evidence("first line")
+                .evidence("second line")
+                .remediation("do this"),
+        ])
+    }
+
+    #[test]
+    fn narrow_shows_the_first_evidence_line_and_says_how_many_more() {
+        let t = render_table(&report(), false, false);
+        assert!(t.contains("evidence: first line (+1 more with --wide)"), "{t}");
+        assert!(!t.contains("second line"));
+        assert!(t.contains("→ do this"));
+        assert!(t.contains("1 checks: 0 passed, 0 warnings, 1 failed, 0 errors, 0 skipped"));
+    }
+
+    #[test]
+    fn wide_shows_every_evidence_line() {
+        let t = render_table(&report(), false, true);
+        assert!(t.contains("evidence: first line") && t.contains("evidence: second line"), "{t}");
+        assert!(!t.contains("more with --wide"));
+    }
 }

@@ -43,6 +43,24 @@ fn strict_service_refuses_plain_text() {
         "{check}"
     );
     assert_eq!(check["data"]["peerAuthentication"]["effective"]["mode"], "STRICT");
+    // The table shows one line of evidence; --wide shows them all.
+    let wide = kubectl(&[
+        "asm-tls",
+        "verify",
+        "--context",
+        "mesh-east",
+        "--from",
+        "sleep.legacy",
+        "--to",
+        "httpbin.sample:8000",
+        "--wide",
+    ]);
+    assert!(
+        wide.stdout.contains("evidence: source: pod legacy/sleep-")
+            && wide.stdout.contains("evidence: PeerAuthentication for sample/httpbin-"),
+        "{}",
+        wide.stdout
+    );
     let cmd = check["commands"][0].as_str().unwrap();
     assert!(
         cmd.starts_with("kubectl exec --context=mesh-east sleep-") && cmd.contains(" -n legacy -c sleep -- curl "),
