@@ -35,6 +35,13 @@ impl ServiceRef {
         Ok(ServiceRef { host: host.to_owned(), name: name.to_owned(), namespace, port })
     }
 
+    /// The plain-HTTP URL the runbook's curl requests: `http://host:port/path` (a path without its leading
+    /// slash gets one).
+    pub fn url(&self, port: Option<u16>, path: &str) -> String {
+        let slash = if path.starts_with('/') { "" } else { "/" };
+        format!("http://{}{slash}{path}", self.authority(port))
+    }
+
     /// `host:port`, or the bare host when the port is not known yet.
     pub fn authority(&self, port: Option<u16>) -> String {
         match port.or(self.port) {
@@ -62,5 +69,8 @@ mod tests {
         assert!(ServiceRef::parse("httpbin:0").is_err());
         assert!(ServiceRef::parse("").is_err());
         assert!(ServiceRef::parse("Bad_Name.x").is_err());
+        let r = ServiceRef::parse("httpbin.sample").unwrap();
+        assert_eq!(r.url(Some(8000), "headers"), "http://httpbin.sample:8000/headers");
+        assert_eq!(r.url(None, "/"), "http://httpbin.sample/");
     }
 }

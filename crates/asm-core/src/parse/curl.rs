@@ -30,6 +30,12 @@ pub fn http_code(stdout: &str) -> Option<u16> {
     }
 }
 
+/// curl's `--max-time` for a probe timeout: whole seconds, rounded up so a timeout is never cut short, at
+/// least one.
+pub fn max_time_secs(timeout: std::time::Duration) -> u64 {
+    timeout.as_secs_f64().max(1.0).ceil() as u64
+}
+
 /// Whether stderr or an exec failure says the curl binary is not in the image.
 pub fn says_executable_missing(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
@@ -63,6 +69,14 @@ mod tests {
         assert_eq!(http_code("\n403\n"), Some(403));
         assert_eq!(http_code("abc"), None);
         assert_eq!(http_code(""), None);
+    }
+
+    #[test]
+    fn max_time_rounds_up_to_whole_seconds() {
+        use std::time::Duration;
+        assert_eq!(max_time_secs(Duration::from_millis(1500)), 2);
+        assert_eq!(max_time_secs(Duration::from_millis(200)), 1);
+        assert_eq!(max_time_secs(Duration::from_secs(5)), 5);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use asm_core::cluster::{
     probe_source, selected_contexts,
 };
 use asm_core::model::{CheckId, Finding, KubectlCommand, Report, ServiceRef, Status};
+use asm_core::parse::curl::max_time_secs;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -45,15 +46,6 @@ pub struct Args {
     pub root_namespace: String,
 }
 
-fn url(dst: &ServiceRef, port: Option<u16>, path: &str) -> String {
-    let path = if path.starts_with('/') { path.to_owned() } else { format!("/{path}") };
-    format!("http://{}{path}", dst.authority(port))
-}
-
-fn secs(d: Duration) -> u64 {
-    d.as_secs_f64().max(1.0).ceil() as u64
-}
-
 pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
     let src =
         parse_pod_ref(&a.from, g.cluster.namespace.as_deref()).map_err(|e| CliError::usage(format!("--from: {e}")))?;
@@ -66,7 +58,7 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
         let container = a.container.clone().unwrap_or_else(|| "SOURCE_CONTAINER".into());
         let mut planned = Vec::new();
         for ctx in selected_contexts(&g.cluster.selection())? {
-            let argv = enforced::probe_argv(&method, &url(&dst, dst.port, &a.path), secs(a.probe_timeout));
+            let argv = enforced::probe_argv(&method, &dst.url(dst.port, &a.path), max_time_secs(a.probe_timeout));
             planned.push(PlannedCommand {
                 context: ctx.clone(),
                 purpose: "the request; a proxy denial is 403 with body \"RBAC: access denied\"".into(),
@@ -92,8 +84,8 @@ async fn probe(
 ) -> Result<Vec<Finding>, ClusterError> {
     let (pod, container) = probe_source(&c, src, a.container.as_deref()).await?;
     let Destination { namespace: dst_ns, backends, port } = probe_destination(&c, dst, &pod.namespace).await;
-    let target_url = url(dst, Some(port), &a.path);
-    let argv = enforced::probe_argv(method, &target_url, secs(a.probe_timeout));
+    let target_url = dst.url(Some(port), &a.path);
+    let argv = enforced::probe_argv(method, &target_url, max_time_secs(a.probe_timeout));
     let command = KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&c.context))
         .exec(&pod.name, Some(pod.namespace.as_str()), &container, &argv)
         .render();

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use asm_core::checks::certs::xfcc::{XfccProbe, check_xfcc};
 use asm_core::cli::{CliError, GlobalArgs, Outcome, PlannedCommand, for_each_cluster, parse_duration};
-use asm_core::cluster::services::service_backends;
+use asm_core::cluster::services::{has_sidecar, service_backends};
 use asm_core::cluster::{
     self, Cluster, ClusterError, ExecRequest, PodRef, connect_all, parse_pod_ref, probe_source, selected_contexts,
 };
 use asm_core::model::{CheckId, Finding, KubectlCommand, Report, ServiceRef, Status};
+use asm_core::parse::curl::max_time_secs;
 use asm_core::parse::xfcc::{SpiffeId, parse_spiffe, xfcc_from_headers_json, xfcc_from_text};
 
 use super::common::{read_input, trust_domain};
@@ -48,7 +49,7 @@ pub struct Args {
 }
 
 fn curl_argv(url: &str, timeout: Duration) -> Vec<String> {
-    let secs = timeout.as_secs().max(1).to_string();
+    let secs = max_time_secs(timeout).to_string();
     ["curl", "-sS", "--max-time", &secs, url].map(String::from).into()
 }
 
@@ -157,7 +158,7 @@ async fn probe(
             // A caller without a sidecar has no certificate to show, so the answer is known without the
             // header: a destination that requires mTLS resets its plain-text request (curl 56 or 52).
             let reset = curl_err.as_ref().is_some_and(|e| e.code == 56 || e.code == 52);
-            if !has_sidecar(&pod) && reset {
+            if !has_sidecar(&pod.pod) && reset {
                 return Ok(vec![
                     Finding::new(CheckId::CertsXfcc, &c.context, target)
                         .status(Status::Fail, format!("no mTLS from the caller: {}/{} has no istio-proxy sidecar, so its request went out in plain text and the destination reset it (it requires mTLS); no X-Forwarded-Client-Cert can exist", pod.namespace, pod.name))
@@ -214,7 +215,7 @@ async fn probe(
         commands: vec![command],
     };
     let mut f = check_xfcc(&p, &c.context, &target).evidence(format!("source: {} container {container}", pod.how));
-    if !has_sidecar(&pod) {
+    if !has_sidecar(&pod.pod) {
         f = f.evidence(format!(
             "{}/{} has no istio-proxy sidecar (containers: {})",
             pod.namespace,
@@ -226,8 +227,4 @@ async fn probe(
         f = f.evidence(n);
     }
     Ok(vec![f])
-}
-
-fn has_sidecar(pod: &asm_core::cluster::ResolvedPod) -> bool {
-    pod.containers().iter().any(|n| n == "istio-proxy")
 }

@@ -13,6 +13,7 @@ use asm_core::cluster::{
     probe_source, selected_contexts,
 };
 use asm_core::model::{CheckId, Finding, KubectlCommand, Report, ServiceRef, Status};
+use asm_core::parse::curl::max_time_secs;
 use serde_json::json;
 
 #[derive(Debug, clap::Args)]
@@ -39,15 +40,8 @@ pub struct Args {
 
 /// The runbook's probe: plain HTTP, curl's own error on stderr, the status on stdout.
 fn curl_argv(url: &str, timeout: Duration) -> Vec<String> {
-    let secs = timeout.as_secs_f64().max(1.0).ceil() as u64;
-    ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", &secs.to_string(), url]
-        .map(String::from)
-        .into()
-}
-
-fn url(dst: &ServiceRef, port: Option<u16>, path: &str) -> String {
-    let path = if path.starts_with('/') { path.to_owned() } else { format!("/{path}") };
-    format!("http://{}{path}", dst.authority(port))
+    let secs = max_time_secs(timeout).to_string();
+    ["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", &secs, url].map(String::from).into()
 }
 
 pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
@@ -59,7 +53,7 @@ pub async fn run(g: &GlobalArgs, a: &Args) -> Result<Outcome, CliError> {
         let container = a.container.clone().unwrap_or_else(|| "SOURCE_CONTAINER".into());
         let mut planned = Vec::new();
         for ctx in selected_contexts(&sel)? {
-            let argv = curl_argv(&url(&dst, dst.port, &a.path), a.probe_timeout);
+            let argv = curl_argv(&dst.url(dst.port, &a.path), a.probe_timeout);
             let cmd = KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&ctx)).exec_planned(
                 &src.name,
                 src.namespace.as_deref(),
@@ -102,7 +96,7 @@ async fn probe(
     let (pod, container) = probe_source(&c, src, a.container.as_deref()).await?;
     // The Service gives the default port and the pods whose PeerAuthentication matters.
     let Destination { namespace: dst_ns, backends, port } = probe_destination(&c, dst, &pod.namespace).await;
-    let target_url = url(dst, Some(port), &a.path);
+    let target_url = dst.url(Some(port), &a.path);
     let argv = curl_argv(&target_url, a.probe_timeout);
     let command = KubectlCommand::new(g.cluster.kubeconfig.as_deref(), Some(&c.context)).exec(
         &pod.name,
